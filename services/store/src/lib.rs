@@ -1,1 +1,89 @@
-//! store
+//! Storage for Herald's services.
+//!
+//! Owns: the [`Store`] trait every service writes through, the records it
+//! holds ([`Binding`], [`StoredMessage`]) and the in-memory implementation
+//! used by the one-process default.
+//!
+//! The interface is shaped for Redis (the cluster issue adds that
+//! implementation): every change is scoped to one AOR so it can run as one
+//! script under the AOR's hash tag; bindings are replaced as a whole set with
+//! a version check (optimistic concurrency, like WATCH/MULTI); every record
+//! carries an absolute expiry time so expiry can be an index, not a timer.
+//!
+//! Must never: interpret SIP. Records hold strings and numbers only.
+
+pub mod conformance;
+mod memory;
+mod model;
+
+pub use memory::MemoryStore;
+pub use model::{Binding, FlowToken, MessageId, StoredMessage, UnixTime};
+
+use async_trait::async_trait;
+use sip::Aor;
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// The bindings changed since they were read (the caller retries).
+    #[error("concurrent update of {0}")]
+    Conflict(Aor),
+    /// The offline queue of this AOR holds as many messages as allowed.
+    #[error("offline queue of {0} is full")]
+    QueueFull(Aor),
+    /// The backend cannot be reached (Redis down): the edge answers 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The registered bindings of one AOR and the version they were read at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindingSet {
+    pub bindings: Vec<Binding>,
+    /// Opaque; pass it back to [`Store::replace_bindings`].
+    pub version: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Bindings of `aor` not expired at `now`.
+    async fn bindings(&self, aor: &Aor, now: UnixTime) -> Result<BindingSet, StoreError>;
+
+    /// Replaces the bindings of `aor` if they are still at `version`
+    /// (else [`StoreError::Conflict`]). Expired entries may be dropped.
+    async fn replace_bindings(
+        &self,
+        aor: &Aor,
+        version: u64,
+        bindings: Vec<Binding>,
+    ) -> Result<(), StoreError>;
+
+    /// Appends a message to the offline queue of `aor`, at most `max_queued`
+    /// (expired ones do not count).
+    async fn enqueue_message(
+        &self,
+        aor: &Aor,
+        message: StoredMessage,
+        max_queued: usize,
+    ) -> Result<(), StoreError>;
+
+    /// The queued messages of `aor` not expired at `now`, oldest first.
+    async fn queued_messages(
+        &self,
+        aor: &Aor,
+        now: UnixTime,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// Removes one queued message once it has been delivered. Removing a
+    /// message that is not there is not an error (delivery is at least once
+    /// from the store's view; the messaging service serializes per AOR).
+    async fn remove_message(&self, aor: &Aor, id: MessageId) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn memory_store_meets_the_contract() {
+        crate::conformance::run_all(&crate::MemoryStore::new()).await;
+    }
+}

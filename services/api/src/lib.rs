@@ -1,0 +1,20 @@
+//! The interfaces between Herald's roles.
+//!
+//! Owns: the traits a role calls on another ([`Messaging`], called by the
+//! edge; [`EdgeDelivery`], called by services to reach a client) and the
+//! typed messages that cross them. In one process they are plain method
+//! calls; in the cluster the same traits are implemented by gRPC clients
+//! and servers, so a role never knows which it talks to.
+//!
+//! Must never: carry SIP wire bytes. The edge alone reads and writes SIP;
+//! what crosses a role boundary is typed.
+
+mod delivery;
+mod messaging;
+
+pub use delivery::{DeliveryError, EdgeDelivery, FinalResponse, OutboundRequest};
+pub use messaging::{
+    ContactSpec, MessageOutcome, Messaging, MessagingError, PageMessage, RegisterContacts,
+    RegisterRequest, RegistrarError,
+};
+pub use store::{Binding, FlowToken, UnixTime};

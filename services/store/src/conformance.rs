@@ -1,0 +1,130 @@
+//! Behaviour every [`Store`] implementation must show. Each backend's
+//! tests call [`run_all`] on a fresh instance, so the memory and Redis
+//! stores are held to one contract.
+
+use sip::Aor;
+
+use crate::{Binding, FlowToken, MessageId, Store, StoreError, StoredMessage, UnixTime};
+
+fn aor(s: &str) -> Aor {
+    s.parse().expect("test AOR")
+}
+
+fn binding(contact: &str, expires_at: u64) -> Binding {
+    Binding {
+        contact: contact.to_string(),
+        expires_at: UnixTime(expires_at),
+        q: None,
+        call_id: "c1".into(),
+        cseq: 1,
+        instance: None,
+        reg_id: None,
+        flow: FlowToken("udp:test".into()),
+    }
+}
+
+fn message(body: &str, at: u64, expires_at: u64) -> StoredMessage {
+    StoredMessage {
+        id: MessageId(0),
+        received_at: UnixTime(at),
+        expires_at: UnixTime(expires_at),
+        from: "<sip:a@x>;tag=1".into(),
+        to: "<sip:b@x>".into(),
+        content_type: Some("text/plain".into()),
+        headers: vec![],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// Runs every check; panics with the first failure.
+pub async fn run_all(store: &dyn Store) {
+    bindings_replace_with_version(store).await;
+    bindings_expire(store).await;
+    queue_in_order_and_removal(store).await;
+    queue_limit_and_expiry(store).await;
+}
+
+async fn bindings_replace_with_version(store: &dyn Store) {
+    let a = aor("sip:ver@example.com");
+    let empty = store.bindings(&a, UnixTime(100)).await.unwrap();
+    assert!(empty.bindings.is_empty());
+    store
+        .replace_bindings(&a, empty.version, vec![binding("sip:ver@1.2.3.4", 200)])
+        .await
+        .unwrap();
+    // A writer still holding the old version must lose.
+    let stale = store
+        .replace_bindings(&a, empty.version, vec![binding("sip:other@1.2.3.4", 200)])
+        .await;
+    assert_eq!(stale, Err(StoreError::Conflict(a.clone())));
+    let now = store.bindings(&a, UnixTime(100)).await.unwrap();
+    assert_eq!(now.bindings.len(), 1);
+    assert_eq!(now.bindings[0].contact, "sip:ver@1.2.3.4");
+    // Removing all, then a stale writer from before the removal, loses too.
+    store
+        .replace_bindings(&a, now.version, vec![])
+        .await
+        .unwrap();
+    let stale = store
+        .replace_bindings(&a, now.version, vec![binding("sip:x@1.2.3.4", 200)])
+        .await;
+    assert_eq!(stale, Err(StoreError::Conflict(a.clone())));
+}
+
+async fn bindings_expire(store: &dyn Store) {
+    let a = aor("sip:exp@example.com");
+    let set = store.bindings(&a, UnixTime(100)).await.unwrap();
+    store
+        .replace_bindings(
+            &a,
+            set.version,
+            vec![binding("sip:short@h", 150), binding("sip:long@h", 500)],
+        )
+        .await
+        .unwrap();
+    let later = store.bindings(&a, UnixTime(150)).await.unwrap();
+    let contacts: Vec<_> = later.bindings.iter().map(|b| b.contact.as_str()).collect();
+    assert_eq!(contacts, vec!["sip:long@h"]);
+}
+
+async fn queue_in_order_and_removal(store: &dyn Store) {
+    let a = aor("sip:queue@example.com");
+    for body in ["one", "two", "three"] {
+        store
+            .enqueue_message(&a, message(body, 100, 1000), 10)
+            .await
+            .unwrap();
+    }
+    let queued = store.queued_messages(&a, UnixTime(101)).await.unwrap();
+    let bodies: Vec<_> = queued.iter().map(|m| m.body.as_slice()).collect();
+    assert_eq!(bodies, vec![&b"one"[..], b"two", b"three"]);
+    assert!(queued[0].id < queued[1].id && queued[1].id < queued[2].id);
+    store.remove_message(&a, queued[0].id).await.unwrap();
+    // Removing twice is harmless.
+    store.remove_message(&a, queued[0].id).await.unwrap();
+    let rest = store.queued_messages(&a, UnixTime(101)).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0].body, b"two");
+}
+
+async fn queue_limit_and_expiry(store: &dyn Store) {
+    let a = aor("sip:full@example.com");
+    store
+        .enqueue_message(&a, message("old", 100, 150), 2)
+        .await
+        .unwrap();
+    store
+        .enqueue_message(&a, message("keep", 100, 1000), 2)
+        .await
+        .unwrap();
+    let full = store.enqueue_message(&a, message("no", 120, 1000), 2).await;
+    assert_eq!(full, Err(StoreError::QueueFull(a.clone())));
+    // Once "old" has expired it no longer takes a place.
+    store
+        .enqueue_message(&a, message("yes", 200, 1000), 2)
+        .await
+        .unwrap();
+    let queued = store.queued_messages(&a, UnixTime(200)).await.unwrap();
+    let bodies: Vec<_> = queued.iter().map(|m| m.body.as_slice()).collect();
+    assert_eq!(bodies, vec![&b"keep"[..], b"yes"]);
+}

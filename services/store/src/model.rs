@@ -1,0 +1,80 @@
+//! Records the store holds. Plain data so every backend can encode them.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch. Absolute times survive a restart and mean
+/// the same on every node; the store compares them, never a local clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct UnixTime(pub u64);
+
+impl UnixTime {
+    pub fn now() -> UnixTime {
+        UnixTime(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
+    }
+    pub fn plus_secs(self, secs: u64) -> UnixTime {
+        UnixTime(self.0.saturating_add(secs))
+    }
+    /// Seconds from `self` until `later` (0 if `later` is past).
+    pub fn secs_until(self, later: UnixTime) -> u64 {
+        later.0.saturating_sub(self.0)
+    }
+}
+
+/// Names the transport flow a request arrived on, so requests to that
+/// client go back the same way (RFC 5626 §5.3 style). Minted and read by
+/// the edge only; opaque to everyone else.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FlowToken(pub String);
+
+impl fmt::Display for FlowToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One registered contact of an AOR (RFC 3261 §10.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The Contact URI as registered (compared per RFC 3261 §19.1.4 by
+    /// the registrar, stored verbatim so it is used verbatim).
+    pub contact: String,
+    pub expires_at: UnixTime,
+    /// q in thousandths (1000 = 1.0), if the client gave one.
+    pub q: Option<u16>,
+    pub call_id: String,
+    pub cseq: u32,
+    /// RFC 5626 `+sip.instance`, quoted form as received without quotes.
+    pub instance: Option<String>,
+    /// RFC 5626 `reg-id`.
+    pub reg_id: Option<u32>,
+    /// The flow the REGISTER came over.
+    pub flow: FlowToken,
+}
+
+/// Identifies one queued message within its AOR's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub u64);
+
+/// A page-mode message waiting for its recipient (RFC 3428 store and
+/// forward). Headers are kept as name/value strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Assigned by the store on enqueue (ignored on input).
+    pub id: MessageId,
+    pub received_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// From header value of the original request.
+    pub from: String,
+    /// To header value of the original request.
+    pub to: String,
+    pub content_type: Option<String>,
+    /// End-to-end headers worth carrying (Subject, Date, ...).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
