@@ -1,1 +1,165 @@
-//! edge
+//! The SIP edge.
+//!
+//! Owns: sockets (UDP, TCP), the flows clients reach Herald over, the RFC
+//! 3261 non-INVITE transaction layer in both directions, Via handling
+//! (RFC 3581), request validation (Max-Forwards, loops, Require), and the
+//! SIP front of each service: REGISTER and MESSAGE become typed calls on
+//! [`api::Messaging`]; requests services send come back through
+//! [`api::EdgeDelivery`] and leave over the client's flow.
+//!
+//! Must never: keep durable state. Everything an edge holds (flows,
+//! transactions) may vanish with it; clients reconnect and retransmit.
+
+mod core;
+mod delivery;
+mod flow;
+mod malformed;
+mod message;
+mod register;
+mod transaction;
+mod transport;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use api::{EdgeDelivery, Messaging};
+use sip::{Limits, Method, Response};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use flow::{Flow, FlowTable, Transport};
+pub use transaction::{ClientSchedule, ClientTimeout, ServerTransactions, Timers, TransactionKey};
+
+/// Edge settings.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    pub limits: Limits,
+    pub timers: Timers,
+    /// Domains served; empty serves any domain asked for (the open default).
+    pub domains: Vec<String>,
+    /// Host (and port) to put in Via of requests Herald sends, when the
+    /// bound address is not reachable as is (0.0.0.0, NAT). Defaults to
+    /// the local address of the flow.
+    pub advertised_host: Option<String>,
+    /// Server and User-Agent header value; `None` sends none.
+    pub server_header: Option<String>,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            limits: Limits::default(),
+            timers: Timers::default(),
+            domains: Vec::new(),
+            advertised_host: None,
+            server_header: Some("Herald".into()),
+        }
+    }
+}
+
+/// Sockets bound by the caller (so it can print and test them).
+#[derive(Default)]
+pub struct Listeners {
+    pub udp: Vec<UdpSocket>,
+    pub tcp: Vec<TcpListener>,
+}
+
+/// The services an edge hands requests to.
+#[derive(Clone)]
+pub struct Services {
+    pub messaging: Arc<dyn Messaging>,
+}
+
+/// Methods this edge serves (the Allow header).
+pub const ALLOWED: &[Method] = &[Method::Register, Method::Message, Method::Options];
+
+/// One edge: shared by its socket loops and by services that deliver
+/// through it.
+pub struct Edge {
+    config: EdgeConfig,
+    flows: FlowTable,
+    server_transactions: Mutex<ServerTransactions>,
+    /// Client transactions waiting for responses, by our Via branch.
+    client_transactions: Mutex<HashMap<String, mpsc::Sender<Response>>>,
+    services: std::sync::OnceLock<Services>,
+    /// Addresses of our listeners, for loop detection.
+    own_addrs: Mutex<Vec<SocketAddr>>,
+}
+
+impl Edge {
+    pub fn new(config: EdgeConfig) -> Arc<Edge> {
+        Arc::new(Edge {
+            server_transactions: Mutex::new(ServerTransactions::new(config.timers)),
+            config,
+            flows: FlowTable::default(),
+            client_transactions: Mutex::new(HashMap::new()),
+            services: std::sync::OnceLock::new(),
+            own_addrs: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The handle services use to send requests to clients through this edge.
+    pub fn delivery(self: &Arc<Self>) -> Arc<dyn EdgeDelivery> {
+        Arc::new(delivery::Delivery(Arc::clone(self)))
+    }
+
+    pub fn flows(&self) -> &FlowTable {
+        &self.flows
+    }
+}
+
+/// Serves SIP on `listeners` until `shutdown` is cancelled.
+pub async fn run(
+    edge: Arc<Edge>,
+    listeners: Listeners,
+    services: Services,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    if edge.services.set(services).is_err() {
+        return Err(std::io::Error::other("edge is already running"));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for socket in listeners.udp {
+        let socket = Arc::new(socket);
+        edge.flows.add_udp_socket(Arc::clone(&socket))?;
+        edge.own_addrs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(socket.local_addr()?);
+        tasks.spawn(transport::udp::serve(
+            Arc::clone(&edge),
+            socket,
+            shutdown.clone(),
+        ));
+    }
+    for listener in listeners.tcp {
+        edge.own_addrs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener.local_addr()?);
+        tasks.spawn(transport::tcp::serve(
+            Arc::clone(&edge),
+            listener,
+            shutdown.clone(),
+        ));
+    }
+    // Timer J housekeeping for server transactions.
+    {
+        let edge = Arc::clone(&edge);
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => edge.lock_server_tx().expire(Instant::now()),
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! The request pipeline: parse, fix the Via, match transactions, validate,
+//! dispatch to the service front, answer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use sip::{CodecError, HeaderName, Message, Method, Request, Response};
+
+use crate::flow::Flow;
+use crate::transaction::{ServerAction, ServerTransactions, TransactionKey};
+use crate::{Edge, ALLOWED};
+
+/// Our branches start with this after the magic cookie, so a request that
+/// carries one of our own Vias below the top is a loop.
+pub(crate) const BRANCH_PREFIX: &str = "z9hG4bK-hrl-";
+
+/// Option tags we support (Supported, and what Require may name).
+pub(crate) const SUPPORTED: &[&str] = &[];
+
+impl Edge {
+    pub(crate) fn lock_server_tx(&self) -> MutexGuard<'_, ServerTransactions> {
+        self.server_transactions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Entry point for every message a transport received.
+    pub(crate) async fn receive(self: Arc<Self>, bytes: Bytes, flow: Flow) {
+        // Keep-alives over UDP (CRLF, or STUN per RFC 5626 §3.5.2) are not
+        // SIP; ignore them.
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return;
+        }
+        match sip::parse(&bytes, &self.config.limits) {
+            Ok(Message::Request(request)) => self.on_request(request, flow).await,
+            Ok(Message::Response(response)) => self.on_response(response),
+            Err(e) => {
+                tracing::debug!(remote = %flow.remote, error = %e, "malformed message");
+                self.reject_malformed(&bytes, &e, &flow).await;
+            }
+        }
+    }
+
+    async fn on_request(self: Arc<Self>, mut request: Request, flow: Flow) {
+        fix_top_via(&mut request, flow.remote);
+        if request.method == Method::Ack {
+            // We send no INVITE final responses that need an ACK matched
+            // (INVITE is refused statelessly), so ACKs end here.
+            return;
+        }
+        let Some(key) = TransactionKey::of(&request) else {
+            return;
+        };
+        let action = self.lock_server_tx().on_request(&key, Instant::now());
+        match action {
+            ServerAction::New => {}
+            ServerAction::Absorb => return,
+            ServerAction::Resend(bytes) => {
+                let to = response_address(&request, &flow);
+                let _ = flow.send_to(bytes, to).await;
+                return;
+            }
+        }
+        let response = self.handle(&request, &flow).await;
+        let bytes = response.to_bytes();
+        self.lock_server_tx().on_final(
+            &key,
+            bytes.clone(),
+            flow.transport.reliable(),
+            Instant::now(),
+        );
+        let to = response_address(&request, &flow);
+        if let Err(e) = flow.send_to(bytes, to).await {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    /// Validation common to every request, then the method's front.
+    async fn handle(&self, request: &Request, flow: &Flow) -> Response {
+        if self.is_loop(request) {
+            return self.reply(request, 482);
+        }
+        // RFC 3261 §8.2.2.3: every Require tag must be understood.
+        let unsupported: Vec<String> = request
+            .headers
+            .require()
+            .into_iter()
+            .chain(request.headers.proxy_require())
+            .filter(|t| !SUPPORTED.contains(&t.as_str()))
+            .collect();
+        if !unsupported.is_empty() && request.method != Method::Cancel {
+            let mut r = self.reply(request, 420);
+            r.headers
+                .push(HeaderName::Unsupported, unsupported.join(", "));
+            return r;
+        }
+        match &request.method {
+            Method::Options => self.options(request),
+            Method::Register => self.register(request, flow).await,
+            Method::Message => self.message(request).await,
+            // No INVITE or other transaction to cancel here (§9.2).
+            Method::Cancel => self.reply(request, 481),
+            Method::Extension(_) => {
+                // RFC 3261 §21.5.2: a method we do not know at all is 501.
+                let mut r = self.reply(request, 501);
+                r.headers.push(HeaderName::Allow, allow_value());
+                r
+            }
+            _ => {
+                let mut r = self.reply(request, 405);
+                r.headers.push(HeaderName::Allow, allow_value());
+                r
+            }
+        }
+    }
+
+    /// OPTIONS (RFC 3261 §11.2): what this server does.
+    fn options(&self, request: &Request) -> Response {
+        let mut r = self.reply(request, 200);
+        r.headers.push(HeaderName::Allow, allow_value());
+        r.headers
+            .push(HeaderName::Accept, "text/plain, message/cpim, */*");
+        r.headers
+            .push(HeaderName::Other("Accept-Encoding".into()), "identity");
+        r.headers.push(HeaderName::Supported, SUPPORTED.join(", "));
+        r
+    }
+
+    /// A response to `request` with a To tag (§8.2.6.2) and our Server header.
+    pub(crate) fn reply(&self, request: &Request, status: u16) -> Response {
+        let mut r = Response::for_request(request, status);
+        if status > 100 {
+            r.set_to_tag(&local_tag());
+        }
+        if let Some(server) = &self.config.server_header {
+            r.headers.push(HeaderName::Server, server.as_str());
+        }
+        r
+    }
+
+    /// A Via below the top one that is ours (our address with our branch
+    /// prefix) means the request went round and came back (§16.3 step 4).
+    fn is_loop(&self, request: &Request) -> bool {
+        let Ok(vias) = request.headers.vias() else {
+            return false;
+        };
+        let own = self.own_addrs.lock().unwrap_or_else(|e| e.into_inner());
+        vias.iter().skip(1).any(|via| {
+            via.branch().is_some_and(|b| b.starts_with(BRANCH_PREFIX))
+                && own.iter().any(|a| {
+                    via.port.unwrap_or(5060) == a.port()
+                        && (via.host == a.ip().to_string()
+                            || self.config.advertised_host.as_deref() == Some(via.host.as_str()))
+                })
+        })
+    }
+
+    /// Is `domain` one this edge serves?
+    pub(crate) fn serves_domain(&self, domain: &str) -> bool {
+        self.config.domains.is_empty()
+            || self
+                .config
+                .domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// Answers bytes that did not parse, when there is enough to answer
+    /// to; a response or unanswerable garbage is dropped (RFC 3261 §16.3).
+    pub(crate) async fn reject_malformed(&self, bytes: &[u8], error: &CodecError, flow: &Flow) {
+        let Some(status) = error.status() else {
+            return;
+        };
+        let Some((response, via_target)) =
+            crate::malformed::error_response(bytes, status, flow.remote)
+        else {
+            return;
+        };
+        let to = if flow.transport.reliable() {
+            flow.remote
+        } else {
+            via_target
+        };
+        let _ = flow.send_to(response, to).await;
+    }
+}
+
+fn allow_value() -> String {
+    ALLOWED
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn local_tag() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581 §4: record where the request really came
+/// from in the top Via so the response finds its way back.
+fn fix_top_via(request: &mut Request, source: SocketAddr) {
+    let Ok(mut via) = request.headers.top_via() else {
+        return;
+    };
+    let source_ip = source.ip().to_string();
+    let host = via.host.trim_start_matches('[').trim_end_matches(']');
+    let same_host = host.parse::<IpAddr>().is_ok_and(|ip| ip == source.ip());
+    let wants_rport = via.param("rport").is_some();
+    if !same_host || wants_rport {
+        via.set_param("received", Some(&source_ip));
+    }
+    if wants_rport {
+        via.set_param("rport", Some(&source.port().to_string()));
+    }
+    if !same_host || wants_rport {
+        request.headers.pop_first_value(&HeaderName::Via);
+        request.headers.push_front(HeaderName::Via, via.to_string());
+    }
+}
+
+/// Where a UDP response goes (RFC 3261 §18.2.2, RFC 3581 §4): to the
+/// source address and port when the client asked for rport, else to the
+/// received address and the sent-by port. Connections answer on
+/// themselves whatever this says.
+fn response_address(request: &Request, flow: &Flow) -> SocketAddr {
+    let Ok(via) = request.headers.top_via() else {
+        return flow.remote;
+    };
+    if via.param("rport").flatten().is_some() {
+        return flow.remote;
+    }
+    SocketAddr::new(flow.remote.ip(), via.port.unwrap_or(5060))
+}

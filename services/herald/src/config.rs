@@ -1,0 +1,209 @@
+//! Herald's configuration: one typed struct, read once at start from an
+//! optional TOML file, then environment variables (`HERALD_*`), then
+//! command-line flags, each overriding the one before.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "Herald: a SIP SIMPLE presence and instant-messaging server",
+    long_about = "Herald: a SIP SIMPLE presence and instant-messaging server.\n\n\
+        With no arguments it runs every role in one process with an in-memory store,\n\
+        listening for SIP on 127.0.0.1:5060 over UDP and TCP, serving any domain it is\n\
+        asked for, without authentication.\n\n\
+        Every option can also be set by an environment variable (shown below) or in a\n\
+        TOML file given with --config (keys are the long option names with '_' for '-')."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub role: Option<Role>,
+    #[command(flatten)]
+    pub options: Options,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Role {
+    /// Every role in one process (the default).
+    All,
+}
+
+/// Options as given on the command line or in the environment; `None`
+/// falls back to the file, then to the default.
+#[derive(Debug, Args, Default)]
+pub struct Options {
+    /// TOML configuration file.
+    #[arg(long, env = "HERALD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// SIP listen address, UDP and TCP on the same port; repeat for more.
+    /// Port 0 picks a free port.
+    #[arg(long, env = "HERALD_SIP_LISTEN", value_delimiter = ',', global = true)]
+    pub sip_listen: Vec<SocketAddr>,
+    /// Serve only these SIP domains (repeat, or comma-separated). Default: any.
+    #[arg(long, env = "HERALD_DOMAIN", value_delimiter = ',', global = true)]
+    pub domain: Vec<String>,
+    /// Host[:port] to put in Via of requests Herald sends, when the listen
+    /// address is not what clients reach.
+    #[arg(long, env = "HERALD_ADVERTISE", global = true)]
+    pub advertise: Option<String>,
+    /// Provisioned users (AORs such as alice@example.com); when set, others get 404.
+    #[arg(
+        long = "user",
+        env = "HERALD_USERS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub users: Vec<String>,
+    /// Shortest registration accepted, seconds (423 below it).
+    #[arg(long, env = "HERALD_MIN_EXPIRES", global = true)]
+    pub min_expires: Option<u32>,
+    /// Longest registration granted, seconds (longer ones are shortened).
+    #[arg(long, env = "HERALD_MAX_EXPIRES", global = true)]
+    pub max_expires: Option<u32>,
+    /// Registration time when the client names none, seconds.
+    #[arg(long, env = "HERALD_DEFAULT_EXPIRES", global = true)]
+    pub default_expires: Option<u32>,
+    /// Contacts one address of record may register.
+    #[arg(long, env = "HERALD_MAX_CONTACTS", global = true)]
+    pub max_contacts: Option<usize>,
+    /// Largest SIP message accepted, bytes.
+    #[arg(long, env = "HERALD_MAX_MESSAGE_SIZE", global = true)]
+    pub max_message_size: Option<usize>,
+    /// Largest SIP body accepted, bytes (413 above it).
+    #[arg(long, env = "HERALD_MAX_BODY_SIZE", global = true)]
+    pub max_body_size: Option<usize>,
+    /// SIP timer T1 in milliseconds (RFC 3261 §17; retransmissions and timeouts scale with it).
+    #[arg(long, env = "HERALD_TIMER_T1_MS", global = true)]
+    pub timer_t1_ms: Option<u64>,
+    /// How long a MESSAGE waits for a recipient's answer before it is stored, seconds.
+    #[arg(long, env = "HERALD_DELIVERY_TIMEOUT", global = true)]
+    pub delivery_timeout: Option<u64>,
+    /// How long a stored MESSAGE waits for its recipient, seconds.
+    #[arg(long, env = "HERALD_OFFLINE_TTL", global = true)]
+    pub offline_ttl: Option<u64>,
+    /// Stored MESSAGEs per recipient (486 past it).
+    #[arg(long, env = "HERALD_OFFLINE_MAX", global = true)]
+    pub offline_max: Option<usize>,
+    /// Server/User-Agent header value; empty sends none.
+    #[arg(long, env = "HERALD_SERVER_HEADER", global = true)]
+    pub server_header: Option<String>,
+    /// Log filter (tracing syntax), e.g. info or herald=debug,edge=debug.
+    #[arg(long, env = "HERALD_LOG", global = true)]
+    pub log: Option<String>,
+}
+
+/// The file form: every key optional.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct FileConfig {
+    sip_listen: Option<Vec<SocketAddr>>,
+    domain: Option<Vec<String>>,
+    advertise: Option<String>,
+    users: Option<Vec<String>>,
+    min_expires: Option<u32>,
+    max_expires: Option<u32>,
+    default_expires: Option<u32>,
+    max_contacts: Option<usize>,
+    max_message_size: Option<usize>,
+    max_body_size: Option<usize>,
+    timer_t1_ms: Option<u64>,
+    delivery_timeout: Option<u64>,
+    offline_ttl: Option<u64>,
+    offline_max: Option<usize>,
+    server_header: Option<String>,
+    log: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub sip_listen: Vec<SocketAddr>,
+    pub domains: Vec<String>,
+    pub advertise: Option<String>,
+    pub users: Vec<String>,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+    pub max_contacts: usize,
+    pub max_message_size: usize,
+    pub max_body_size: usize,
+    pub timer_t1_ms: u64,
+    pub delivery_timeout: u64,
+    pub offline_ttl: u64,
+    pub offline_max: usize,
+    pub server_header: Option<String>,
+    pub log: String,
+}
+
+impl Config {
+    pub fn resolve(o: Options) -> anyhow::Result<Config> {
+        let file: FileConfig = match &o.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("bad configuration in {}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        fn list<T>(cli: Vec<T>, file: Option<Vec<T>>, default: Vec<T>) -> Vec<T> {
+            if !cli.is_empty() {
+                cli
+            } else {
+                file.unwrap_or(default)
+            }
+        }
+        let config = Config {
+            sip_listen: list(
+                o.sip_listen,
+                file.sip_listen,
+                vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            ),
+            domains: list(o.domain, file.domain, vec![]),
+            advertise: o.advertise.or(file.advertise),
+            users: list(o.users, file.users, vec![]),
+            min_expires: o.min_expires.or(file.min_expires).unwrap_or(60),
+            max_expires: o.max_expires.or(file.max_expires).unwrap_or(3600),
+            default_expires: o.default_expires.or(file.default_expires).unwrap_or(3600),
+            max_contacts: o.max_contacts.or(file.max_contacts).unwrap_or(10),
+            max_message_size: o
+                .max_message_size
+                .or(file.max_message_size)
+                .unwrap_or(65_535),
+            max_body_size: o.max_body_size.or(file.max_body_size).unwrap_or(60_000),
+            timer_t1_ms: o.timer_t1_ms.or(file.timer_t1_ms).unwrap_or(500),
+            delivery_timeout: o.delivery_timeout.or(file.delivery_timeout).unwrap_or(10),
+            offline_ttl: o.offline_ttl.or(file.offline_ttl).unwrap_or(7 * 24 * 3600),
+            offline_max: o.offline_max.or(file.offline_max).unwrap_or(100),
+            server_header: match o.server_header.or(file.server_header) {
+                Some(s) if s.is_empty() => None,
+                Some(s) => Some(s),
+                None => Some("Herald".into()),
+            },
+            log: o.log.or(file.log).unwrap_or_else(|| "info".into()),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.sip_listen.is_empty(), "no SIP listen address");
+        anyhow::ensure!(
+            self.min_expires <= self.default_expires && self.default_expires <= self.max_expires,
+            "need min-expires <= default-expires <= max-expires"
+        );
+        anyhow::ensure!(self.timer_t1_ms > 0, "timer-t1-ms must be positive");
+        anyhow::ensure!(
+            self.max_body_size <= self.max_message_size,
+            "max-body-size must not exceed max-message-size"
+        );
+        anyhow::ensure!(self.max_contacts > 0, "max-contacts must be positive");
+        anyhow::ensure!(self.offline_max > 0, "offline-max must be positive");
+        Ok(())
+    }
+}
