@@ -20,15 +20,15 @@ use serde::Deserialize;
         Every option can also be set by an environment variable (shown below) or in a\n\
         TOML file given with --config (keys are the long option names with '_' for '-')."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub role: Option<Role>,
+    pub(crate) role: Option<Role>,
     #[command(flatten)]
-    pub options: Options,
+    pub(crate) options: Options,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Role {
+pub(crate) enum Role {
     /// Every role in one process (the default).
     All,
 }
@@ -36,21 +36,21 @@ pub enum Role {
 /// Options as given on the command line or in the environment; `None`
 /// falls back to the file, then to the default.
 #[derive(Debug, Args, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// TOML configuration file.
     #[arg(long, env = "HERALD_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// SIP listen address, UDP and TCP on the same port; repeat for more.
     /// Port 0 picks a free port.
     #[arg(long, env = "HERALD_SIP_LISTEN", value_delimiter = ',', global = true)]
-    pub sip_listen: Vec<SocketAddr>,
+    pub(crate) sip_listen: Vec<SocketAddr>,
     /// Serve only these SIP domains (repeat, or comma-separated). Default: any.
     #[arg(long, env = "HERALD_DOMAIN", value_delimiter = ',', global = true)]
-    pub domain: Vec<String>,
+    pub(crate) domain: Vec<String>,
     /// Host[:port] to put in Via of requests Herald sends, when the listen
     /// address is not what clients reach.
     #[arg(long, env = "HERALD_ADVERTISE", global = true)]
-    pub advertise: Option<String>,
+    pub(crate) advertise: Option<String>,
     /// Provisioned users (AORs such as alice@example.com); when set, others get 404.
     #[arg(
         long = "user",
@@ -58,43 +58,43 @@ pub struct Options {
         value_delimiter = ',',
         global = true
     )]
-    pub users: Vec<String>,
+    pub(crate) users: Vec<String>,
     /// Shortest registration accepted, seconds (423 below it).
     #[arg(long, env = "HERALD_MIN_EXPIRES", global = true)]
-    pub min_expires: Option<u32>,
+    pub(crate) min_expires: Option<u32>,
     /// Longest registration granted, seconds (longer ones are shortened).
     #[arg(long, env = "HERALD_MAX_EXPIRES", global = true)]
-    pub max_expires: Option<u32>,
+    pub(crate) max_expires: Option<u32>,
     /// Registration time when the client names none, seconds.
     #[arg(long, env = "HERALD_DEFAULT_EXPIRES", global = true)]
-    pub default_expires: Option<u32>,
+    pub(crate) default_expires: Option<u32>,
     /// Contacts one address of record may register.
     #[arg(long, env = "HERALD_MAX_CONTACTS", global = true)]
-    pub max_contacts: Option<usize>,
+    pub(crate) max_contacts: Option<usize>,
     /// Largest SIP message accepted, bytes.
     #[arg(long, env = "HERALD_MAX_MESSAGE_SIZE", global = true)]
-    pub max_message_size: Option<usize>,
+    pub(crate) max_message_size: Option<usize>,
     /// Largest SIP body accepted, bytes (413 above it).
     #[arg(long, env = "HERALD_MAX_BODY_SIZE", global = true)]
-    pub max_body_size: Option<usize>,
+    pub(crate) max_body_size: Option<usize>,
     /// SIP timer T1 in milliseconds (RFC 3261 §17; retransmissions and timeouts scale with it).
     #[arg(long, env = "HERALD_TIMER_T1_MS", global = true)]
     pub timer_t1_ms: Option<u64>,
     /// How long a MESSAGE waits for a recipient's answer before it is stored, seconds.
     #[arg(long, env = "HERALD_DELIVERY_TIMEOUT", global = true)]
-    pub delivery_timeout: Option<u64>,
+    pub(crate) delivery_timeout: Option<u64>,
     /// How long a stored MESSAGE waits for its recipient, seconds.
     #[arg(long, env = "HERALD_OFFLINE_TTL", global = true)]
-    pub offline_ttl: Option<u64>,
+    pub(crate) offline_ttl: Option<u64>,
     /// Stored MESSAGEs per recipient (486 past it).
     #[arg(long, env = "HERALD_OFFLINE_MAX", global = true)]
-    pub offline_max: Option<usize>,
+    pub(crate) offline_max: Option<usize>,
     /// Server/User-Agent header value; empty sends none.
     #[arg(long, env = "HERALD_SERVER_HEADER", global = true)]
-    pub server_header: Option<String>,
+    pub(crate) server_header: Option<String>,
     /// Log filter (tracing syntax), e.g. info or herald=debug,edge=debug.
     #[arg(long, env = "HERALD_LOG", global = true)]
-    pub log: Option<String>,
+    pub(crate) log: Option<String>,
 }
 
 /// The file form: every key optional.
@@ -121,27 +121,27 @@ struct FileConfig {
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub sip_listen: Vec<SocketAddr>,
-    pub domains: Vec<String>,
-    pub advertise: Option<String>,
-    pub users: Vec<String>,
-    pub min_expires: u32,
-    pub max_expires: u32,
-    pub default_expires: u32,
-    pub max_contacts: usize,
-    pub max_message_size: usize,
-    pub max_body_size: usize,
+pub(crate) struct Config {
+    pub(crate) sip_listen: Vec<SocketAddr>,
+    pub(crate) domains: Vec<String>,
+    pub(crate) advertise: Option<String>,
+    pub(crate) users: Vec<String>,
+    pub(crate) min_expires: u32,
+    pub(crate) max_expires: u32,
+    pub(crate) default_expires: u32,
+    pub(crate) max_contacts: usize,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_body_size: usize,
     pub timer_t1_ms: u64,
-    pub delivery_timeout: u64,
-    pub offline_ttl: u64,
-    pub offline_max: usize,
-    pub server_header: Option<String>,
-    pub log: String,
+    pub(crate) delivery_timeout: u64,
+    pub(crate) offline_ttl: u64,
+    pub(crate) offline_max: usize,
+    pub(crate) server_header: Option<String>,
+    pub(crate) log: String,
 }
 
 impl Config {
-    pub fn resolve(o: Options) -> anyhow::Result<Config> {
+    pub(crate) fn resolve(o: Options) -> anyhow::Result<Config> {
         let file: FileConfig = match &o.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
