@@ -1,1 +1,170 @@
-//! Cross-service tests live beside this file, one per behaviour; the shared vocabulary is in `services/testkit`.
+//! Cross-service tests live beside this file, one per behaviour; the
+//! shared vocabulary is in `services/testkit`. What is here is the few
+//! checks more than one behaviour file makes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use sip::{HeaderName, Method, Request, Response, Uri};
+use testkit::{secs, Transport, Ua};
+
+/// Where the shared test vectors are: `../shared/vectors` from the
+/// workspace root, found from this package's directory.
+pub fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("..")
+        .join("shared")
+        .join("vectors")
+}
+
+/// Checks that `got` is `sent` as a proxy forwards it to the contact
+/// `contact` (RFC 3261 §16.6): Request-URI replaced by the contact, one
+/// Via added on top by Herald (`herald` is the address of the socket it
+/// forwarded from, `transport` its Via token), Max-Forwards decremented,
+/// and From, To, Call-ID, CSeq, Content-Type and body unchanged.
+pub fn assert_relayed(
+    sent: &Request,
+    got: &Request,
+    contact: &str,
+    herald: SocketAddr,
+    transport: &str,
+) -> Result<()> {
+    ensure!(
+        got.method == sent.method,
+        "method {} became {}",
+        sent.method,
+        got.method
+    );
+
+    let want = Uri::parse(contact).context("contact")?;
+    ensure!(
+        got.uri.user == want.user && got.uri.host == want.host && got.uri.port == want.port,
+        "the Request-URI must be the registered contact (RFC 3261 §16.6 step 6): got {}, want {contact}",
+        got.uri
+    );
+
+    let sent_vias = sent.headers.vias()?;
+    let got_vias = got.headers.vias()?;
+    ensure!(
+        got_vias.len() == sent_vias.len() + 1,
+        "Herald must add exactly one Via: sent {sent_vias:?}, got {got_vias:?}"
+    );
+    let top = &got_vias[0];
+    ensure!(
+        top.branch()
+            .is_some_and(|b| b.starts_with(sip::BRANCH_COOKIE)),
+        "Herald's Via needs an RFC 3261 branch: {top}"
+    );
+    ensure!(
+        top.transport.eq_ignore_ascii_case(transport),
+        "Herald's Via transport is {} on a {transport} leg",
+        top.transport
+    );
+    ensure!(
+        top.sent_by() == herald.to_string(),
+        "Herald's Via sent-by {} is not the address it sends from ({herald}): answers would go astray",
+        top.sent_by()
+    );
+    for (s, g) in sent_vias.iter().zip(&got_vias[1..]) {
+        ensure!(
+            s.branch() == g.branch() && s.sent_by() == g.sent_by(),
+            "the sender's Via changed: {s} became {g}"
+        );
+    }
+
+    let sent_mf = sent.headers.max_forwards()?.unwrap_or(70);
+    ensure!(
+        got.headers.max_forwards()? == Some(sent_mf.saturating_sub(1)),
+        "Max-Forwards {sent_mf} should arrive as {} (RFC 3261 §16.6 step 3), got {:?}",
+        sent_mf.saturating_sub(1),
+        got.headers.max_forwards()?
+    );
+
+    let (sf, gf) = (sent.headers.from_addr()?, got.headers.from_addr()?);
+    ensure!(
+        sf.uri == gf.uri && sf.tag() == gf.tag(),
+        "From changed: {sf} became {gf}"
+    );
+    let (st, gt) = (sent.headers.to_addr()?, got.headers.to_addr()?);
+    ensure!(
+        st.uri == gt.uri && st.tag() == gt.tag(),
+        "To changed: {st} became {gt}"
+    );
+    ensure!(
+        sent.headers.call_id()? == got.headers.call_id()?,
+        "Call-ID changed"
+    );
+    ensure!(sent.headers.cseq()? == got.headers.cseq()?, "CSeq changed");
+    ensure!(
+        sent.headers.get(&HeaderName::ContentType).map(str::trim)
+            == got.headers.get(&HeaderName::ContentType).map(str::trim),
+        "Content-Type changed: {:?} became {:?}",
+        sent.headers.get(&HeaderName::ContentType),
+        got.headers.get(&HeaderName::ContentType)
+    );
+    ensure!(
+        sent.body == got.body,
+        "body changed: {:?} became {:?}",
+        String::from_utf8_lossy(&sent.body),
+        String::from_utf8_lossy(&got.body)
+    );
+    Ok(())
+}
+
+/// The address Herald sends from on a leg of this transport.
+pub fn herald_addr_for(transport: &str, udp: SocketAddr, tcp: SocketAddr) -> SocketAddr {
+    if transport.eq_ignore_ascii_case("UDP") {
+        udp
+    } else {
+        tcp
+    }
+}
+
+/// Alice sends a MESSAGE to Bob (both registered); it must reach Bob's
+/// socket as relayed by Herald; Bob answers 200 and Alice gets 200.
+/// Returns what Bob received and what Alice got.
+pub fn message_round_trip<A: Transport, B: Transport>(
+    alice: &mut Ua<A>,
+    bob: &mut Ua<B>,
+    herald_udp: SocketAddr,
+    herald_tcp: SocketAddr,
+    bob_transport: &str,
+    body: &str,
+) -> Result<(Request, Response)> {
+    let msg = alice.message_request(&bob.aor(), "text/plain;charset=UTF-8", body);
+    alice.send(&msg)?;
+
+    let delivered = bob
+        .recv_request(&Method::Message, secs(5))
+        .context("the MESSAGE never reached Bob's socket")?;
+    assert_relayed(
+        &msg,
+        &delivered,
+        &bob.contact_uri(),
+        herald_addr_for(bob_transport, herald_udp, herald_tcp),
+        bob_transport,
+    )?;
+    bob.respond(&delivered, 200)?;
+
+    let answer = alice.recv_response(&msg, secs(5))?;
+    ensure!(
+        answer.status == 200,
+        "Alice should get 200 once Bob answered 200, got {} {}",
+        answer.status,
+        answer.reason
+    );
+    Ok((delivered, answer))
+}
+
+/// How long a test waits to conclude that something did not happen.
+pub const QUIET: Duration = Duration::from_millis(700);
+
+/// Herald still answers an OPTIONS from this agent.
+pub fn assert_alive<T: Transport>(ua: &mut Ua<T>) -> Result<()> {
+    let r = ua.options().context("Herald no longer answers OPTIONS")?;
+    ensure!(r.status == 200, "OPTIONS got {} {}", r.status, r.reason);
+    Ok(())
+}

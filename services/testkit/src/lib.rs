@@ -1,1 +1,77 @@
-//! testkit
+//! Test vocabulary for Herald's cross-process tests.
+//!
+//! Owns: starting real `herald` processes on 127.0.0.1:0 ([`Herald`]),
+//! real `redis-server` processes on a free port ([`RedisServer`]), scripted
+//! SIP user agents that send raw wire bytes and read what comes back
+//! ([`UdpUa`], [`TcpUa`]), and a runner for SIPp scenarios ([`Sipp`]).
+//!
+//! Must never: sleep to wait for a condition (every wait has a deadline and
+//! polls or blocks on the event itself), leave a child process behind (all
+//! are killed on drop), or depend on a fixed port.
+//!
+//! The API is blocking on purpose: a test reads as the scenario it checks,
+//! one step after the other, and the kernel's socket buffers keep what
+//! arrives while the test does something else.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use testkit::{Herald, secs};
+//!
+//! let herald = Herald::start(&[]).unwrap();
+//! let mut alice = herald.udp_ua("alice").unwrap();
+//! let mut bob = herald.udp_ua("bob").unwrap();
+//! assert_eq!(bob.register(3600).unwrap().status, 200);
+//! let msg = alice.message_request(&bob.aor(), "text/plain", "hi");
+//! alice.send(&msg).unwrap();
+//! let delivered = bob.recv_request(&sip::Method::Message, secs(5)).unwrap();
+//! bob.respond(&delivered, 200).unwrap();
+//! assert_eq!(alice.recv_response(&msg, secs(5)).unwrap().status, 200);
+//! ```
+
+mod herald;
+mod redis;
+mod sipp;
+mod ua;
+mod wait;
+
+pub use herald::{Herald, HeraldProcess};
+pub use redis::RedisServer;
+pub use sipp::{sipp_path, Sipp, SippOutcome, SippProcess};
+pub use ua::{
+    distinct_call_ids, response_contacts, RawRequest, Received, Tcp, TcpUa, Transport, Ua, Udp,
+    UdpUa, DEFAULT_DOMAIN,
+};
+pub use wait::{eventually, millis, secs};
+
+/// `z9hG4bK` followed by random hex: a fresh RFC 3261 §8.1.1.7 branch.
+pub fn fresh_branch() -> String {
+    format!("{}{}", sip::BRANCH_COOKIE, random_hex(16))
+}
+
+/// Random lower-case hex of `len` characters (tags, Call-IDs).
+pub fn random_hex(len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+/// Renders bytes for a failure message: text as is, control bytes escaped.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\r' => out.push_str("\\r"),
+                '\n' => out.push_str("\\n\n"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}

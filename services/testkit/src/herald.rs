@@ -1,0 +1,374 @@
+//! A real `herald` process on 127.0.0.1:0.
+//!
+//! The binary is `HERALD_BIN` when set, else built once per test process
+//! with `cargo build -p herald --bin herald` (cargo's JSON messages say
+//! where the executable is, whatever the target directory).
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::ua::{TcpUa, UdpUa};
+
+/// How long `herald` may take from spawn to `ready`.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+/// Lines of herald's output kept in memory and shown when a test fails.
+const TAIL_LINES: usize = 200;
+
+/// Starts Herald processes.
+pub struct Herald;
+
+impl Herald {
+    /// Spawns `herald --sip-listen 127.0.0.1:0 <args>` and waits (at most
+    /// 30 s) for it to print its listening lines and `ready`.
+    pub fn start(args: &[&str]) -> Result<HeraldProcess> {
+        let bin = herald_bin()?;
+        HeraldProcess::spawn(&bin, args)
+    }
+}
+
+/// A running herald. Killed on drop; when the test is failing, its last
+/// output lines are printed (the test harness shows them with the failure)
+/// and the whole log stays in `log_path()`.
+pub struct HeraldProcess {
+    child: Child,
+    /// Where the UDP socket listens.
+    pub udp: SocketAddr,
+    /// Where the TCP listener listens.
+    pub tcp: SocketAddr,
+    log_path: PathBuf,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl HeraldProcess {
+    fn spawn(bin: &Path, args: &[&str]) -> Result<HeraldProcess> {
+        let log_path = log_file_path(bin);
+        let log = Arc::new(Mutex::new(
+            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?,
+        ));
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+
+        let mut cmd = Command::new(bin);
+        cmd.arg("--sip-listen").arg("127.0.0.1:0").args(args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "debug");
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", bin.display()))?;
+        let stdout = child.stdout.take().context("herald stdout")?;
+        let stderr = child.stderr.take().context("herald stderr")?;
+
+        if let Ok(mut f) = log.lock() {
+            let _ = writeln!(
+                f,
+                "# {} --sip-listen 127.0.0.1:0 {}",
+                bin.display(),
+                args.join(" ")
+            );
+        }
+
+        // stdout: lines go to the channel (for the start-up handshake) and to the log.
+        let (tx, rx) = mpsc::channel::<String>();
+        pump(stdout, "out", log.clone(), tail.clone(), Some(tx));
+        pump(stderr, "err", log.clone(), tail.clone(), None);
+
+        let mut proc = HeraldProcess {
+            child,
+            udp: SocketAddr::from(([0, 0, 0, 0], 0)),
+            tcp: SocketAddr::from(([0, 0, 0, 0], 0)),
+            log_path,
+            tail,
+        };
+        let (udp, tcp) = match wait_ready(&rx) {
+            Ok(addrs) => addrs,
+            Err(e) => {
+                let status = proc.child.try_wait().ok().flatten();
+                return Err(e.context(format!(
+                    "herald did not become ready (exit status {:?}); its output:\n{}",
+                    status,
+                    proc.output_tail()
+                )));
+            }
+        };
+        proc.udp = udp;
+        proc.tcp = tcp;
+        Ok(proc)
+    }
+
+    /// A UDP user agent `user@example.com` talking to this herald.
+    pub fn udp_ua(&self, user: &str) -> Result<UdpUa> {
+        UdpUa::bind(user, self.udp)
+    }
+
+    /// A TCP user agent `user@example.com` connected to this herald.
+    pub fn tcp_ua(&self, user: &str) -> Result<TcpUa> {
+        TcpUa::connect(user, self.tcp)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits (at most `within`) for the process to exit.
+    pub fn terminate(&mut self, within: Duration) -> Result<ExitStatus> {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .context("running kill -TERM")?;
+        if !status.success() {
+            bail!("kill -TERM {} failed: {status}", self.child.id());
+        }
+        self.wait_exit(within)
+    }
+
+    /// Kills the process (SIGKILL) and reaps it.
+    pub fn kill(&mut self) -> Result<ExitStatus> {
+        let _ = self.child.kill();
+        Ok(self.child.wait()?)
+    }
+
+    /// Waits for the process to exit on its own, at most `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Result<ExitStatus> {
+        crate::wait::eventually(within, "herald to exit", || Ok(self.child.try_wait()?))
+    }
+
+    /// The file that holds everything herald printed.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The last lines herald printed (stdout and stderr, marked).
+    pub fn output_tail(&self) -> String {
+        match self.tail.lock() {
+            Ok(t) => t.iter().map(|l| format!("{l}\n")).collect(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Whether herald printed a line containing `needle` so far (only the
+    /// last lines are kept).
+    pub fn output_contains(&self, needle: &str) -> bool {
+        self.tail
+            .lock()
+            .map(|t| t.iter().any(|l| l.contains(needle)))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for HeraldProcess {
+    fn drop(&mut self) {
+        let crashed = match self.child.try_wait() {
+            Ok(Some(status)) => Some(status),
+            _ => None,
+        };
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() || crashed.is_some_and(|s| !s.success()) {
+            eprintln!(
+                "---- herald (pid {}, udp {}, tcp {}) exited: {:?}; log {}; last lines:\n{}----",
+                self.child.id(),
+                self.udp,
+                self.tcp,
+                crashed,
+                self.log_path.display(),
+                self.output_tail()
+            );
+        }
+    }
+}
+
+/// Copies one output stream of the child into the log and the tail, and
+/// (for stdout) into the start-up channel.
+fn pump(
+    stream: impl Read + Send + 'static,
+    mark: &'static str,
+    log: Arc<Mutex<File>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    tx: Option<mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+            if let Ok(mut f) = log.lock() {
+                let _ = writeln!(f, "[{mark}] {line}");
+            }
+            if let Ok(mut t) = tail.lock() {
+                if t.len() == TAIL_LINES {
+                    t.pop_front();
+                }
+                t.push_back(format!("[{mark}] {line}"));
+            }
+            if let Some(tx) = &tx {
+                let _ = tx.send(line);
+            }
+        }
+    });
+}
+
+/// Reads `listening sip+udp A`, `listening sip+tcp A`, `ready`.
+fn wait_ready(rx: &mpsc::Receiver<String>) -> Result<(SocketAddr, SocketAddr)> {
+    let deadline = Instant::now() + READY_DEADLINE;
+    let (mut udp, mut tcp) = (None, None);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = match rx.recv_timeout(left) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!("no `ready` line within {READY_DEADLINE:?}")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                bail!("herald closed stdout before printing `ready`")
+            }
+        };
+        let line = line.trim();
+        if let Some(addr) = line.strip_prefix("listening sip+udp ") {
+            udp = Some(
+                addr.trim()
+                    .parse()
+                    .with_context(|| format!("bad line {line:?}"))?,
+            );
+        } else if let Some(addr) = line.strip_prefix("listening sip+tcp ") {
+            tcp = Some(
+                addr.trim()
+                    .parse()
+                    .with_context(|| format!("bad line {line:?}"))?,
+            );
+        } else if line == "ready" {
+            return match (udp, tcp) {
+                (Some(u), Some(t)) => Ok((u, t)),
+                _ => Err(anyhow!(
+                    "`ready` before both listening lines (udp {udp:?}, tcp {tcp:?})"
+                )),
+            };
+        }
+    }
+}
+
+/// Per-test log file beside the binary's target directory:
+/// `<target>/debug/test-logs/<test name>-<pid>-<n>.log`.
+fn log_file_path(bin: &Path) -> PathBuf {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let dir = bin
+        .parent()
+        .map(|d| d.join("test-logs"))
+        .unwrap_or_else(|| std::env::temp_dir().join("herald-test-logs"));
+    let _ = std::fs::create_dir_all(&dir);
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .replace("::", "-")
+        .replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+            "_",
+        );
+    dir.join(format!(
+        "{test}-{}-{}.log",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+fn herald_bin() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("HERALD_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| build_herald().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+/// The workspace root: testkit lives at `<root>/services/testkit`.
+pub(crate) fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml"))
+                .map(|s| s.contains("[workspace]"))
+                .unwrap_or(false)
+        })
+        .unwrap_or(here)
+        .to_path_buf()
+}
+
+fn build_herald() -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let root = workspace_root();
+    let out = Command::new(&cargo)
+        .args([
+            "build",
+            "-p",
+            "herald",
+            "--bin",
+            "herald",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {cargo:?} build -p herald"))?;
+    if !out.status.success() {
+        bail!(
+            "cargo build -p herald failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        if !line.contains("\"compiler-artifact\"") {
+            continue;
+        }
+        if let Some(exe) = json_string_field(line, "executable") {
+            let path = PathBuf::from(exe);
+            if path.file_name().is_some_and(|n| n == "herald") {
+                return Ok(path);
+            }
+        }
+    }
+    // Fall back to the conventional place.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|t| root.join(t))
+        .unwrap_or_else(|| root.join("target"));
+    let path = target.join("debug").join("herald");
+    if path.is_file() {
+        return Ok(path);
+    }
+    bail!("cargo build -p herald succeeded but named no herald executable")
+}
+
+/// The value of `"name":"..."` in one line of cargo's JSON (paths hold no
+/// escapes on the systems we run on; an escaped one is refused).
+fn json_string_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("\"{name}\":\"");
+    let start = line.find(&key)? + key.len();
+    let len = line[start..].find('"')?;
+    let value = &line[start..start + len];
+    (!value.contains('\\')).then_some(value)
+}
