@@ -161,41 +161,36 @@ fn trim_bytes(mut b: &[u8]) -> &[u8] {
 /// framing would be ambiguous, RFC 4475 mcl01).
 fn stream_content_length(head: &[u8]) -> Result<Option<usize>, CodecError> {
     let mut found: Option<usize> = None;
-    // The value of the Content-Length header being read, with folds joined.
-    let mut current: Option<Vec<u8>> = None;
-    let finish = |v: Vec<u8>, found: &mut Option<usize>| -> Result<(), CodecError> {
-        let n = parse_content_length(&String::from_utf8_lossy(&v))?;
-        match found {
-            Some(prev) if *prev != n => Err(CodecError::BadContentLength(
-                "several different values".into(),
-            )),
-            _ => {
-                *found = Some(n);
-                Ok(())
-            }
+    let mut record = |n: usize| match found {
+        Some(prev) if prev != n => Err(CodecError::BadContentLength(
+            "several different values".into(),
+        )),
+        _ => {
+            found = Some(n);
+            Ok(())
         }
     };
-    for line in lines(head).skip(1) {
-        if line.first().is_some_and(|&b| is_ws(b)) {
-            if let Some(v) = current.as_mut() {
-                v.push(b' ');
-                v.extend_from_slice(trim_bytes(line));
-            }
+    let mut lines = lines(head).skip(1).peekable();
+    while let Some(line) = lines.next() {
+        // Only lines starting like "content-length" or "l" can matter.
+        if !matches!(line.first(), Some(b'c' | b'C' | b'l' | b'L')) {
             continue;
-        }
-        if let Some(v) = current.take() {
-            finish(v, &mut found)?;
         }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
         let name = trim_bytes(line.get(..colon).unwrap_or(&[]));
-        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            current = Some(trim_bytes(line.get(colon + 1..).unwrap_or(&[])).to_vec());
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+            continue;
         }
-    }
-    if let Some(v) = current.take() {
-        finish(v, &mut found)?;
+        let mut value = String::from_utf8_lossy(trim_bytes(line.get(colon + 1..).unwrap_or(&[])));
+        // A folded value continues on lines starting with whitespace.
+        while let Some(cont) = lines.next_if(|l| l.first().is_some_and(|&b| is_ws(b))) {
+            let v = value.to_mut();
+            v.push(' ');
+            v.push_str(&String::from_utf8_lossy(trim_bytes(cont)));
+        }
+        record(parse_content_length(&value)?)?;
     }
     Ok(found)
 }
@@ -245,6 +240,9 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Message, CodecError> {
         .map_err(|_| CodecError::Garbage("head is not UTF-8".into()))?;
     let (start_line, rest) = head.split_once('\n').unwrap_or((head, ""));
     let start_line = start_line.strip_suffix('\r').unwrap_or(start_line);
+    if start_line.contains('\r') {
+        return Err(CodecError::BadStartLine("bare CR".into()));
+    }
     let start = parse_start_line(start_line)?;
     let headers = lex_headers(rest, limits.max_headers, true)?;
     let scan = HeaderScan::of(&headers)?;
@@ -424,6 +422,13 @@ fn lex_headers(text: &str, max_headers: usize, strict: bool) -> Result<Headers, 
         if line.is_empty() {
             continue;
         }
+        // CR exists only in line ends (RFC 3261 §25.1; quoted-pair excludes it).
+        if line.contains('\r') {
+            if strict {
+                return Err(CodecError::BadHeaderLine);
+            }
+            continue;
+        }
         if line.as_bytes().first().is_some_and(|&b| is_ws(b)) {
             let cont = trim_ws(line);
             match out.last_mut() {
@@ -462,11 +467,7 @@ fn lex_headers(text: &str, max_headers: usize, strict: bool) -> Result<Headers, 
             value: trim_ws(value).to_owned(),
         });
     }
-    let mut headers = Headers::new();
-    for h in out {
-        headers.push(h.name, h.value);
-    }
-    Ok(headers)
+    Ok(Headers::from_vec(out))
 }
 
 /// One pass over the headers collecting what the checks need.

@@ -183,6 +183,10 @@ impl Headers {
         Headers(Vec::new())
     }
 
+    pub(crate) fn from_vec(v: Vec<Header>) -> Self {
+        Headers(v)
+    }
+
     /// Value of the first field with this name.
     pub fn get(&self, name: &HeaderName) -> Option<&str> {
         self.0

@@ -592,8 +592,11 @@ fn split_name_addr(s: &str) -> Result<NameAddrParts<'_>, &'static str> {
         });
     }
     // display-name as tokens: everything up to `<` must be token or LWS
-    // (RFC 4475 baddn: "Bell, Alexander" unquoted is rejected here).
-    let stop = s.bytes().position(|b| !(is_token_byte(b) || is_ws(b)));
+    // (RFC 4475 baddn: "Bell, Alexander" unquoted is rejected here). UTF-8
+    // letters are let through: clients send `Jörg <sip:...>` unquoted.
+    let stop = s
+        .bytes()
+        .position(|b| !(is_token_byte(b) || is_ws(b) || b >= 0x80));
     if let Some(i) = stop {
         if s.as_bytes().get(i) == Some(&b'<') {
             let d = trim_ws(&s[..i]);
@@ -748,6 +751,9 @@ mod tests {
         assert_eq!(n.uri.param("unknownparam"), Some(None));
         assert!(n.params.is_empty());
 
+        let n = NameAddr::parse("Jörg Müller <sip:j@example.com>").unwrap();
+        assert_eq!(n.display.as_deref(), Some("Jörg Müller"));
+        assert_eq!(n.to_string(), "\"Jörg Müller\" <sip:j@example.com>");
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
         assert_eq!(n.display.as_deref(), Some("caller"));
         let n = NameAddr::parse("token1~` token2'+_ <sip:mundane@example.com>").unwrap();

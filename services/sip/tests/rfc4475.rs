@@ -52,7 +52,11 @@ const DIVERGES: &[(&str, u16, &str)] = &[
     ("novelsc.dat", 416, "soap.beep Request-URI"),
     // RFC 4475 §3.3.8: "would respond with a 400"; the manifest notes a
     // strict parser may reject at parse time.
-    ("multi01.dat", 400, "several Call-ID/To/From/CSeq/Max-Forwards"),
+    (
+        "multi01.dat",
+        400,
+        "several Call-ID/To/From/CSeq/Max-Forwards",
+    ),
     // RFC 4475 §3.3.9: an error response; the manifest notes a parser MAY
     // reject at parse time (two different Content-Length values).
     ("mcl01.dat", 400, "Content-Length 13 and 5"),
@@ -120,13 +124,25 @@ fn assert_round_trip(name: &str, msg: &Message) {
         hs.sort();
         hs
     };
-    assert_eq!(strip(msg), strip(&again), "{name}: headers after round trip");
+    assert_eq!(
+        strip(msg),
+        strip(&again),
+        "{name}: headers after round trip"
+    );
     match (msg, &again) {
         (Message::Request(a), Message::Request(b)) => {
-            assert_eq!((&a.method, &a.uri, &a.body), (&b.method, &b.uri, &b.body), "{name}");
+            assert_eq!(
+                (&a.method, &a.uri, &a.body),
+                (&b.method, &b.uri, &b.body),
+                "{name}"
+            );
         }
         (Message::Response(a), Message::Response(b)) => {
-            assert_eq!((a.status, &a.reason, &a.body), (b.status, &b.reason, &b.body), "{name}");
+            assert_eq!(
+                (a.status, &a.reason, &a.body),
+                (b.status, &b.reason, &b.body),
+                "{name}"
+            );
         }
         _ => panic!("{name}: kind changed in round trip"),
     }
@@ -160,7 +176,9 @@ fn every_message_meets_its_verdict() {
         })
         .is_err()
         {
-            failures.push(format!("{name}: framing, accessors or error_response panicked"));
+            failures.push(format!(
+                "{name}: framing, accessors or error_response panicked"
+            ));
             continue;
         }
 
@@ -170,7 +188,9 @@ fn every_message_meets_its_verdict() {
             ("parse_ok", Ok(m), None, _) => assert_round_trip(name, m),
             ("parse_ok", Err(e), Some((_, status, _)), _) => {
                 if e.status() != Some(*status) {
-                    failures.push(format!("{name}: rejected with {e:?}, expected status {status}"));
+                    failures.push(format!(
+                        "{name}: rejected with {e:?}, expected status {status}"
+                    ));
                 }
                 // The edge can still send the response the RFC asks for.
                 match error_response(&bytes, e, &limits) {
@@ -221,7 +241,8 @@ fn wsinv_folding_short_forms_leading_zeros() {
     assert_eq!(r.headers.max_forwards().unwrap(), Some(68));
     assert_eq!(r.headers.cseq().unwrap().seq, 9);
     assert_eq!(
-        r.headers.get(&HeaderName::parse("UnknownHeaderWithUnusualValue")),
+        r.headers
+            .get(&HeaderName::parse("UnknownHeaderWithUnusualValue")),
         Some(";;,,;;,;")
     );
     assert_eq!(
@@ -255,12 +276,17 @@ fn intmeth_unusual_characters() {
     );
     assert_eq!(r.uri.host, "example.com");
     let to = r.headers.to_addr().unwrap();
-    assert_eq!(to.display.as_deref(), Some("BEL:\u{7} NUL:\u{0} DEL:\u{7f}"));
+    assert_eq!(
+        to.display.as_deref(),
+        Some("BEL:\u{7} NUL:\u{0} DEL:\u{7f}")
+    );
     let from = r.headers.from_addr().unwrap();
     assert_eq!(from.tag(), Some("_token~1'+`*%!-."));
     assert_eq!(
         from.param("fromParam''~+*_!.-%"),
-        Some(Some("\u{440}\u{430}\u{431}\u{43e}\u{442}\u{430}\u{44e}\u{449}\u{438}\u{439}"))
+        Some(Some(
+            "\u{440}\u{430}\u{431}\u{43e}\u{442}\u{430}\u{44e}\u{449}\u{438}\u{439}"
+        ))
     );
 }
 
@@ -278,7 +304,10 @@ fn escapes() {
         panic!("contacts")
     };
     assert_eq!(c.len(), 2);
-    assert_ne!(Aor::from_uri(&c[0].0.uri).unwrap(), Aor::from_uri(&c[1].0.uri).unwrap());
+    assert_ne!(
+        Aor::from_uri(&c[0].0.uri).unwrap(),
+        Aor::from_uri(&c[1].0.uri).unwrap()
+    );
 
     let r = req("esc02.dat");
     assert_eq!(r.method, Method::Extension("RE%47IST%45R".into()));
@@ -290,9 +319,20 @@ fn escapes() {
 
 #[test]
 fn uri_and_address_cases() {
-    assert_eq!(req("semiuri.dat").uri.user.as_deref(), Some("user;par=u%40example.net"));
+    assert_eq!(
+        req("semiuri.dat").uri.user.as_deref(),
+        Some("user;par=u%40example.net")
+    );
     assert_eq!(req("semiuri.dat").headers.accept().len(), 6);
-    assert_eq!(req("lwsdisp.dat").headers.from_addr().unwrap().display.as_deref(), Some("caller"));
+    assert_eq!(
+        req("lwsdisp.dat")
+            .headers
+            .from_addr()
+            .unwrap()
+            .display
+            .as_deref(),
+        Some("caller")
+    );
     let t: Vec<_> = req("transports.dat")
         .headers
         .vias()
@@ -301,10 +341,16 @@ fn uri_and_address_cases() {
         .map(|v| v.transport)
         .collect();
     assert_eq!(t, ["UDP", "SCTP", "TLS", "UNKNOWN", "TCP"]);
-    assert_eq!(req("badbranch.dat").headers.top_via().unwrap().branch(), Some("z9hG4bK"));
+    assert_eq!(
+        req("badbranch.dat").headers.top_via().unwrap().branch(),
+        Some("z9hG4bK")
+    );
     assert_eq!(req("zeromf.dat").headers.max_forwards().unwrap(), Some(0));
     let b = req("bext01.dat");
-    assert_eq!(b.headers.require(), ["nothingsupportsthis", "nothingsupportsthiseither"]);
+    assert_eq!(
+        b.headers.require(),
+        ["nothingsupportsthis", "nothingsupportsthiseither"]
+    );
     assert_eq!(b.headers.proxy_require().len(), 2);
 
     // Unknown schemes in headers: parse accepts, typed access refuses.
@@ -340,7 +386,10 @@ fn bodies_and_framing() {
     assert!(d.body.is_empty());
     let raw = load("dblreq.dat");
     match frame_stream(&raw, &Limits::default()) {
-        Ok(Frame::Message(n)) => assert!(n < raw.len(), "over a stream the INVITE is a second message"),
+        Ok(Frame::Message(n)) => assert!(
+            n < raw.len(),
+            "over a stream the INVITE is a second message"
+        ),
         other => panic!("{other:?}"),
     }
     let m = req("mpart01.dat");
@@ -354,7 +403,10 @@ fn bodies_and_framing() {
     // Over a stream inv2543 cannot be framed (RFC 3261 §18.3).
     assert!(frame_stream(&load("inv2543.dat"), &Limits::default()).is_err());
     // clerr over a stream waits for the announced bytes.
-    assert_eq!(frame_stream(&load("clerr.dat"), &Limits::default()), Ok(Frame::Incomplete));
+    assert_eq!(
+        frame_stream(&load("clerr.dat"), &Limits::default()),
+        Ok(Frame::Incomplete)
+    );
     assert!(frame_stream(&load("ncl.dat"), &Limits::default()).is_err());
     assert!(frame_stream(&load("mcl01.dat"), &Limits::default()).is_err());
 }
@@ -366,11 +418,18 @@ fn responses() {
     assert!(r.reason.starts_with("= 2**3 * 5**2 "));
     assert!(!r.reason.is_ascii());
     assert_eq!(resp("noreason.dat").reason, "");
-    assert_eq!(resp("bcast.dat").headers.vias().unwrap()[1].host, "255.255.255.255");
+    assert_eq!(
+        resp("bcast.dat").headers.vias().unwrap()[1].host,
+        "255.255.255.255"
+    );
     for name in ["scalarlg.dat", "bigcode.dat"] {
         let e = err(name);
         // Responses are never answered.
-        assert_eq!(error_response(&load(name), &e, &Limits::default()), None, "{name}");
+        assert_eq!(
+            error_response(&load(name), &e, &Limits::default()),
+            None,
+            "{name}"
+        );
     }
 }
 
@@ -383,8 +442,14 @@ fn rejections_map_to_the_expected_status() {
     assert_eq!(status("mismatch02.dat"), Some(400));
     assert!(matches!(err("clerr.dat"), CodecError::BadContentLength(_)));
     assert!(matches!(err("ncl.dat"), CodecError::BadContentLength(_)));
-    assert!(matches!(err("scalar02.dat"), CodecError::InvalidHeader { header: "CSeq", .. }));
-    assert!(matches!(err("unkscm.dat"), CodecError::UnsupportedScheme(_)));
+    assert!(matches!(
+        err("scalar02.dat"),
+        CodecError::InvalidHeader { header: "CSeq", .. }
+    ));
+    assert!(matches!(
+        err("unkscm.dat"),
+        CodecError::UnsupportedScheme(_)
+    ));
     assert_eq!(err("insuf.dat"), CodecError::MissingHeader("From"));
     for name in [
         "badinv01.dat",
@@ -403,5 +468,63 @@ fn rejections_map_to_the_expected_status() {
             .unwrap_or_else(|| panic!("{name}: no error response"));
         assert_eq!(r.status, 400);
         assert!(r.headers.call_id().is_ok(), "{name}");
+    }
+}
+
+/// Mutated torture messages (deterministic xorshift): single-byte changes,
+/// truncations and spliced delimiters. Nothing may panic.
+#[test]
+fn mutations_never_panic() {
+    let limits = Limits::default();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    const SPICE: &[u8] = b"\0\r\n \t\"\\<>;,:=%@[]?\xff\xc3\x80";
+    for name in manifest().keys() {
+        let base = load(name);
+        for _ in 0..150 {
+            let mut m = base.clone();
+            for _ in 0..(next() % 4 + 1) {
+                if m.is_empty() {
+                    break;
+                }
+                let at = (next() % m.len() as u64) as usize;
+                match next() % 4 {
+                    0 => m.truncate(at),
+                    1 => m.insert(at, SPICE[(next() % SPICE.len() as u64) as usize]),
+                    2 => m[at] = SPICE[(next() % SPICE.len() as u64) as usize],
+                    _ => {
+                        m.remove(at);
+                    }
+                }
+            }
+            let ok = catch_unwind(|| {
+                let _ = frame_stream(&m, &limits);
+                match parse(&m, &limits) {
+                    Ok(msg) => {
+                        exercise(&msg);
+                        // What we accept, we can write and read back.
+                        let wire = msg.to_bytes();
+                        assert!(
+                            parse(&wire, &limits).is_ok(),
+                            "{:?}",
+                            String::from_utf8_lossy(&wire)
+                        );
+                    }
+                    Err(e) => {
+                        let _ = error_response(&m, &e, &limits);
+                    }
+                }
+            });
+            assert!(
+                ok.is_ok(),
+                "{name}: panic on mutation {:?}",
+                String::from_utf8_lossy(&m)
+            );
+        }
     }
 }
