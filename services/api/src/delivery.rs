@@ -25,6 +25,12 @@ pub struct OutboundRequest {
     /// Other headers to send as they are.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// Max-Forwards to send (70 for requests Herald originates; one less
+    /// than received for a relayed MESSAGE, so loops between servers end).
+    pub max_forwards: u8,
+    /// RFC 5626 outbound: the client asked to be reached over its flow
+    /// only (it registered with +sip.instance and reg-id).
+    pub flow_only: bool,
 }
 
 /// The final response that ended the client transaction.

@@ -1,7 +1,7 @@
 //! The interfaces between Herald's roles.
 //!
-//! Owns: the traits a role calls on another ([`Messaging`], called by the
-//! edge; [`EdgeDelivery`], called by services to reach a client) and the
+//! Owns: the traits a role calls on another ([`Messaging`] and [`Presence`],
+//! called by the edge; [`EdgeDelivery`], called by services to reach a client) and the
 //! typed messages that cross them. In one process they are plain method
 //! calls; in the cluster the same traits are implemented by gRPC clients
 //! and servers, so a role never knows which it talks to.
@@ -11,10 +11,15 @@
 
 mod delivery;
 mod messaging;
+mod presence;
 
 pub use delivery::{DeliveryError, EdgeDelivery, FinalResponse, OutboundRequest};
 pub use messaging::{
     ContactSpec, MessageOutcome, Messaging, MessagingError, PageMessage, RegisterContacts,
     RegisterRequest, RegistrarError,
+};
+pub use presence::{
+    ETag, Presence, PresenceError, PublishOk, PublishRequest, SubscribeDialog, SubscribeOk,
+    SubscribeRequest, PRESENCE_EVENTS,
 };
 pub use store::{Binding, FlowToken, UnixTime};

@@ -95,6 +95,8 @@ pub struct PageMessage {
     /// End-to-end headers carried unchanged (Subject, Date, ...).
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// Max-Forwards left for the delivery leg (received minus one).
+    pub max_forwards: u8,
 }
 
 /// How a MESSAGE was handled.

@@ -6,7 +6,7 @@ use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
-use sip::{CodecError, HeaderName, Message, Method, Request, Response};
+use sip::{CodecError, HeaderName, Headers, Message, Method, Request, Response};
 
 use crate::flow::Flow;
 use crate::transaction::{ServerAction, ServerTransactions, TransactionKey};
@@ -44,7 +44,7 @@ impl Edge {
     }
 
     async fn on_request(self: Arc<Self>, mut request: Request, flow: Flow) {
-        fix_top_via(&mut request, flow.remote);
+        fix_top_via(&mut request.headers, flow.remote);
         if request.method == Method::Ack {
             // We send no INVITE final responses that need an ACK matched
             // (INVITE is refused statelessly), so ACKs end here.
@@ -58,7 +58,7 @@ impl Edge {
             ServerAction::New => {}
             ServerAction::Absorb => return,
             ServerAction::Resend(bytes) => {
-                let to = response_address(&request, &flow);
+                let to = response_address(&request.headers, &flow);
                 let _ = flow.send_to(bytes, to).await;
                 return;
             }
@@ -71,7 +71,7 @@ impl Edge {
             flow.transport.reliable(),
             Instant::now(),
         );
-        let to = response_address(&request, &flow);
+        let to = response_address(&request.headers, &flow);
         if let Err(e) = flow.send_to(bytes, to).await {
             tracing::debug!(error = %e, "response not sent");
         }
@@ -100,6 +100,8 @@ impl Edge {
             Method::Options => self.options(request),
             Method::Register => self.register(request, flow).await,
             Method::Message => self.message(request).await,
+            Method::Publish => self.publish(request, flow).await,
+            Method::Subscribe => self.subscribe(request, flow).await,
             // No INVITE or other transaction to cancel here (§9.2).
             Method::Cancel => self.reply(request, 481),
             Method::Extension(_) => {
@@ -125,6 +127,8 @@ impl Edge {
         r.headers
             .push(HeaderName::Other("Accept-Encoding".into()), "identity");
         r.headers.push(HeaderName::Supported, SUPPORTED.join(", "));
+        r.headers
+            .push(HeaderName::AllowEvents, api::PRESENCE_EVENTS.join(", "));
         r
     }
 
@@ -134,10 +138,23 @@ impl Edge {
         if status > 100 {
             r.set_to_tag(&local_tag());
         }
+        self.add_server(&mut r);
+        r
+    }
+
+    pub(crate) fn add_server(&self, r: &mut Response) {
         if let Some(server) = &self.config.server_header {
             r.headers.push(HeaderName::Server, server.as_str());
         }
-        r
+    }
+
+    /// The sent-by we put in Via (and Contact) for requests over `flow`.
+    pub(crate) fn sent_by(&self, flow: &Flow) -> String {
+        match &self.config.advertised_host {
+            Some(host) if host.contains(':') && !host.starts_with('[') => host.clone(),
+            Some(host) => format!("{host}:{}", flow.local.port()),
+            None => flow.local.to_string(),
+        }
     }
 
     /// A Via below the top one that is ours (our address with our branch
@@ -157,6 +174,14 @@ impl Edge {
         })
     }
 
+    /// A connection flow ended: services drop what needed it (RFC 5626
+    /// style: subscriptions over it cannot be notified any more).
+    pub(crate) async fn connection_closed(&self, token: &store::FlowToken) {
+        if let Some(services) = self.services.get() {
+            services.presence.flow_closed(token.clone()).await;
+        }
+    }
+
     /// Is `domain` one this edge serves?
     pub(crate) fn serves_domain(&self, domain: &str) -> bool {
         self.config.domains.is_empty()
@@ -170,20 +195,14 @@ impl Edge {
     /// Answers bytes that did not parse, when there is enough to answer
     /// to; a response or unanswerable garbage is dropped (RFC 3261 §16.3).
     pub(crate) async fn reject_malformed(&self, bytes: &[u8], error: &CodecError, flow: &Flow) {
-        let Some(status) = error.status() else {
+        let Some(mut response) = sip::error_response(bytes, error, &self.config.limits) else {
             return;
         };
-        let Some((response, via_target)) =
-            crate::malformed::error_response(bytes, status, flow.remote)
-        else {
-            return;
-        };
-        let to = if flow.transport.reliable() {
-            flow.remote
-        } else {
-            via_target
-        };
-        let _ = flow.send_to(response, to).await;
+        fix_top_via(&mut response.headers, flow.remote);
+        response.set_to_tag(&local_tag());
+        self.add_server(&mut response);
+        let to = response_address(&response.headers, flow);
+        let _ = flow.send_to(response.to_bytes(), to).await;
     }
 }
 
@@ -201,8 +220,8 @@ pub(crate) fn local_tag() -> String {
 
 /// RFC 3261 §18.2.1 and RFC 3581 §4: record where the request really came
 /// from in the top Via so the response finds its way back.
-fn fix_top_via(request: &mut Request, source: SocketAddr) {
-    let Ok(mut via) = request.headers.top_via() else {
+fn fix_top_via(headers: &mut Headers, source: SocketAddr) {
+    let Ok(mut via) = headers.top_via() else {
         return;
     };
     let source_ip = source.ip().to_string();
@@ -216,8 +235,8 @@ fn fix_top_via(request: &mut Request, source: SocketAddr) {
         via.set_param("rport", Some(&source.port().to_string()));
     }
     if !same_host || wants_rport {
-        request.headers.pop_first_value(&HeaderName::Via);
-        request.headers.push_front(HeaderName::Via, via.to_string());
+        headers.pop_first_value(&HeaderName::Via);
+        headers.push_front(HeaderName::Via, via.to_string());
     }
 }
 
@@ -225,8 +244,8 @@ fn fix_top_via(request: &mut Request, source: SocketAddr) {
 /// source address and port when the client asked for rport, else to the
 /// received address and the sent-by port. Connections answer on
 /// themselves whatever this says.
-fn response_address(request: &Request, flow: &Flow) -> SocketAddr {
-    let Ok(via) = request.headers.top_via() else {
+fn response_address(headers: &Headers, flow: &Flow) -> SocketAddr {
+    let Ok(via) = headers.top_via() else {
         return flow.remote;
     };
     if via.param("rport").flatten().is_some() {

@@ -1,6 +1,7 @@
 //! Requests Herald sends to clients (MESSAGE deliveries now, NOTIFY with
 //! presence): non-INVITE client transactions over the client's flow.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use store::FlowToken;
 use tokio::sync::mpsc;
 
 use crate::core::BRANCH_PREFIX;
+use crate::flow::{Flow, Transport};
 use crate::transaction::{ClientSchedule, ClientTimeout};
 use crate::Edge;
 
@@ -33,17 +35,16 @@ impl Edge {
         token: &FlowToken,
         out: OutboundRequest,
     ) -> Result<FinalResponse, DeliveryError> {
-        let flow = self
+        let mut flow = self
             .flows
             .get(token)
             .ok_or_else(|| DeliveryError::FlowGone(token.0.clone()))?;
         let uri = Uri::parse(&out.uri).map_err(|e| DeliveryError::Invalid(e.to_string()))?;
+        if flow.transport == Transport::Udp && !out.flow_only {
+            flow.remote = udp_destination(&uri, &flow);
+        }
         let branch = format!("{BRANCH_PREFIX}{:016x}", rand::random::<u64>());
-        let sent_by = match &self.config.advertised_host {
-            Some(host) if host.contains(':') && !host.starts_with('[') => host.clone(),
-            Some(host) => format!("{host}:{}", flow.local.port()),
-            None => flow.local.to_string(),
-        };
+        let sent_by = self.sent_by(&flow);
         let mut request = Request::new(out.method.clone(), uri);
         let h = &mut request.headers;
         h.push(
@@ -53,7 +54,7 @@ impl Edge {
                 flow.transport.via_name()
             ),
         );
-        h.push(HeaderName::MaxForwards, "70");
+        h.push(HeaderName::MaxForwards, out.max_forwards.to_string());
         for route in &out.route {
             h.push(HeaderName::Route, route.as_str());
         }
@@ -61,6 +62,10 @@ impl Edge {
         h.push(HeaderName::To, out.to.as_str());
         h.push(HeaderName::CallId, out.call_id.as_str());
         h.push(HeaderName::CSeq, format!("{} {}", out.cseq, out.method));
+        // In-dialog requests carry our Contact (RFC 3261 §12.1.1 target).
+        if out.method == sip::Method::Notify {
+            h.push(HeaderName::Contact, self.contact_for(&flow));
+        }
         if let Some(ua) = &self.config.server_header {
             h.push(HeaderName::UserAgent, ua.as_str());
         }
@@ -137,5 +142,43 @@ struct RemoveOnDrop<'a>(&'a Edge, String);
 impl Drop for RemoveOnDrop<'_> {
     fn drop(&mut self) {
         self.0.client_tx().remove(&self.1);
+    }
+}
+
+/// Where a UDP request to `uri` goes. The registered Contact says where the
+/// client listens (RFC 3261 §16.5), and usually that is where it sent the
+/// REGISTER from, so the request leaves on the same 5-tuple. A contact with
+/// a private address seen from a public one is behind NAT and unreachable
+/// as written: answer the flow instead (what NAT-aware registrars do). A
+/// contact with a host name (no resolver here yet) also uses the flow.
+fn udp_destination(uri: &Uri, flow: &Flow) -> SocketAddr {
+    let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+    let Ok(ip) = host.parse::<IpAddr>() else {
+        return flow.remote;
+    };
+    if is_private(ip) && !is_private(flow.remote.ip()) {
+        return flow.remote;
+    }
+    SocketAddr::new(ip, uri.port.unwrap_or(5060))
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_private;
+
+    #[test]
+    fn private_ranges() {
+        assert!(is_private("192.168.1.5".parse().unwrap()));
+        assert!(is_private("10.0.0.1".parse().unwrap()));
+        assert!(is_private("fd00::1".parse().unwrap()));
+        assert!(!is_private("203.0.113.7".parse().unwrap()));
+        assert!(!is_private("2001:db8::1".parse().unwrap()));
     }
 }

@@ -4,7 +4,7 @@
 //! 3261 non-INVITE transaction layer in both directions, Via handling
 //! (RFC 3581), request validation (Max-Forwards, loops, Require), and the
 //! SIP front of each service: REGISTER and MESSAGE become typed calls on
-//! [`api::Messaging`]; requests services send come back through
+//! [`api::Messaging`], PUBLISH and SUBSCRIBE on [`api::Presence`]; requests services send come back through
 //! [`api::EdgeDelivery`] and leave over the client's flow.
 //!
 //! Must never: keep durable state. Everything an edge holds (flows,
@@ -13,8 +13,8 @@
 mod core;
 mod delivery;
 mod flow;
-mod malformed;
 mod message;
+mod presence;
 mod register;
 mod transaction;
 mod transport;
@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::{EdgeDelivery, Messaging};
+use api::{EdgeDelivery, Messaging, Presence};
 use sip::{Limits, Method, Response};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -71,10 +71,17 @@ pub struct Listeners {
 #[derive(Clone)]
 pub struct Services {
     pub messaging: Arc<dyn Messaging>,
+    pub presence: Arc<dyn Presence>,
 }
 
 /// Methods this edge serves (the Allow header).
-pub const ALLOWED: &[Method] = &[Method::Register, Method::Message, Method::Options];
+pub const ALLOWED: &[Method] = &[
+    Method::Register,
+    Method::Message,
+    Method::Options,
+    Method::Publish,
+    Method::Subscribe,
+];
 
 /// One edge: shared by its socket loops and by services that deliver
 /// through it.

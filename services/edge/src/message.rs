@@ -32,11 +32,12 @@ impl Edge {
     pub(crate) async fn message(&self, request: &Request) -> Response {
         // We forward MESSAGE to the recipient, so we are a hop: Max-Forwards
         // 0 stops here (RFC 3261 §16.3 step 2).
-        match request.headers.max_forwards() {
+        let max_forwards = match request.headers.max_forwards() {
             Ok(Some(0)) => return self.reply(request, 483),
-            Ok(_) => {}
+            Ok(Some(n)) => n - 1,
+            Ok(None) => 69,
             Err(_) => return self.reply(request, 400),
-        }
+        };
         if request.uri.scheme == Scheme::Tel {
             return self.reply(request, 416);
         }
@@ -75,6 +76,7 @@ impl Edge {
                 .map(|h| (h.name.as_str().to_string(), h.value.clone()))
                 .collect(),
             body: request.body.clone(),
+            max_forwards,
         };
         match services.messaging.message(message).await {
             Ok(MessageOutcome::Delivered { status }) => self.reply(request, status),

@@ -89,12 +89,50 @@ pub(crate) struct Options {
     /// Stored MESSAGEs per recipient (486 past it).
     #[arg(long, env = "HERALD_OFFLINE_MAX", global = true)]
     pub(crate) offline_max: Option<usize>,
+    /// Shortest PUBLISH expiry accepted, seconds (423 below it).
+    #[arg(long, env = "HERALD_PUBLISH_MIN_EXPIRES", global = true)]
+    pub(crate) publish_min_expires: Option<u32>,
+    /// Longest PUBLISH expiry granted, seconds.
+    #[arg(long, env = "HERALD_PUBLISH_MAX_EXPIRES", global = true)]
+    pub(crate) publish_max_expires: Option<u32>,
+    /// Shortest SUBSCRIBE expiry accepted, seconds (423 below it).
+    #[arg(long, env = "HERALD_SUBSCRIBE_MIN_EXPIRES", global = true)]
+    pub(crate) subscribe_min_expires: Option<u32>,
+    /// Longest SUBSCRIBE expiry granted, seconds.
+    #[arg(long, env = "HERALD_SUBSCRIBE_MAX_EXPIRES", global = true)]
+    pub(crate) subscribe_max_expires: Option<u32>,
+    /// Who may watch a presentity when no rule says: allow, or confirm (pending until allowed).
+    #[arg(long, env = "HERALD_PRESENCE_POLICY", global = true)]
+    pub(crate) presence_policy: Option<PolicyName>,
+    /// What happens to publications made over a TCP connection when it closes: expire or keep.
+    #[arg(long, env = "HERALD_PUBLICATION_ON_CLOSE", global = true)]
+    pub(crate) publication_on_close: Option<OnClose>,
+    /// Live publications one presentity may have.
+    #[arg(long, env = "HERALD_MAX_PUBLICATIONS", global = true)]
+    pub(crate) max_publications: Option<usize>,
+    /// Subscriptions one presentity may have.
+    #[arg(long, env = "HERALD_MAX_WATCHERS", global = true)]
+    pub(crate) max_watchers: Option<usize>,
     /// Server/User-Agent header value; empty sends none.
     #[arg(long, env = "HERALD_SERVER_HEADER", global = true)]
     pub(crate) server_header: Option<String>,
     /// Log filter (tracing syntax), e.g. info or herald=debug,edge=debug.
     #[arg(long, env = "HERALD_LOG", global = true)]
     pub(crate) log: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum PolicyName {
+    Allow,
+    Confirm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum OnClose {
+    Expire,
+    Keep,
 }
 
 /// The file form: every key optional.
@@ -115,6 +153,14 @@ struct FileConfig {
     delivery_timeout: Option<u64>,
     offline_ttl: Option<u64>,
     offline_max: Option<usize>,
+    publish_min_expires: Option<u32>,
+    publish_max_expires: Option<u32>,
+    subscribe_min_expires: Option<u32>,
+    subscribe_max_expires: Option<u32>,
+    presence_policy: Option<PolicyName>,
+    publication_on_close: Option<OnClose>,
+    max_publications: Option<usize>,
+    max_watchers: Option<usize>,
     server_header: Option<String>,
     log: Option<String>,
 }
@@ -136,6 +182,14 @@ pub(crate) struct Config {
     pub(crate) delivery_timeout: u64,
     pub(crate) offline_ttl: u64,
     pub(crate) offline_max: usize,
+    pub(crate) publish_min_expires: u32,
+    pub(crate) publish_max_expires: u32,
+    pub(crate) subscribe_min_expires: u32,
+    pub(crate) subscribe_max_expires: u32,
+    pub(crate) presence_policy: PolicyName,
+    pub(crate) publication_on_close: OnClose,
+    pub(crate) max_publications: usize,
+    pub(crate) max_watchers: usize,
     pub(crate) server_header: Option<String>,
     pub(crate) log: String,
 }
@@ -180,6 +234,32 @@ impl Config {
             delivery_timeout: o.delivery_timeout.or(file.delivery_timeout).unwrap_or(10),
             offline_ttl: o.offline_ttl.or(file.offline_ttl).unwrap_or(7 * 24 * 3600),
             offline_max: o.offline_max.or(file.offline_max).unwrap_or(100),
+            publish_min_expires: o
+                .publish_min_expires
+                .or(file.publish_min_expires)
+                .unwrap_or(60),
+            publish_max_expires: o
+                .publish_max_expires
+                .or(file.publish_max_expires)
+                .unwrap_or(3600),
+            subscribe_min_expires: o
+                .subscribe_min_expires
+                .or(file.subscribe_min_expires)
+                .unwrap_or(60),
+            subscribe_max_expires: o
+                .subscribe_max_expires
+                .or(file.subscribe_max_expires)
+                .unwrap_or(3600),
+            presence_policy: o
+                .presence_policy
+                .or(file.presence_policy)
+                .unwrap_or(PolicyName::Allow),
+            publication_on_close: o
+                .publication_on_close
+                .or(file.publication_on_close)
+                .unwrap_or(OnClose::Expire),
+            max_publications: o.max_publications.or(file.max_publications).unwrap_or(32),
+            max_watchers: o.max_watchers.or(file.max_watchers).unwrap_or(1000),
             server_header: match o.server_header.or(file.server_header) {
                 Some(s) if s.is_empty() => None,
                 Some(s) => Some(s),
@@ -204,6 +284,18 @@ impl Config {
         );
         anyhow::ensure!(self.max_contacts > 0, "max-contacts must be positive");
         anyhow::ensure!(self.offline_max > 0, "offline-max must be positive");
+        anyhow::ensure!(
+            self.publish_min_expires <= self.publish_max_expires,
+            "need publish-min-expires <= publish-max-expires"
+        );
+        anyhow::ensure!(
+            self.subscribe_min_expires <= self.subscribe_max_expires,
+            "need subscribe-min-expires <= subscribe-max-expires"
+        );
+        anyhow::ensure!(
+            self.publish_max_expires > 0 && self.subscribe_max_expires > 0,
+            "maximum expiries must be positive"
+        );
         Ok(())
     }
 }

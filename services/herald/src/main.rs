@@ -14,9 +14,10 @@ use clap::Parser;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-use config::{Cli, Config, Role};
+use config::{Cli, Config, OnClose, PolicyName, Role};
 use edge::{Edge, EdgeConfig, Listeners, Services, Timers};
 use messaging::{MessagingConfig, MessagingService, RegistrarConfig};
+use presence::{Policy, PresenceConfig, PresenceService};
 use sip::{Aor, Limits};
 use store::MemoryStore;
 
@@ -124,14 +125,43 @@ async fn run_all(config: Config) -> anyhow::Result<()> {
         },
     );
 
+    let presence = PresenceService::new(
+        edge.delivery(),
+        PresenceConfig {
+            publish_min_expires: config.publish_min_expires,
+            publish_max_expires: config.publish_max_expires,
+            publish_default_expires: config.publish_max_expires.min(3600),
+            subscribe_min_expires: config.subscribe_min_expires,
+            subscribe_max_expires: config.subscribe_max_expires,
+            subscribe_default_expires: config.subscribe_max_expires.min(3600),
+            policy: match config.presence_policy {
+                PolicyName::Allow => Policy::Allow,
+                PolicyName::Confirm => Policy::Confirm,
+            },
+            xml_limits: pidf::XmlLimits {
+                max_bytes: config.max_body_size,
+                ..pidf::XmlLimits::default()
+            },
+            expire_publications_on_close: config.publication_on_close == OnClose::Expire,
+            max_publications_per_presentity: config.max_publications,
+            max_watchers_per_presentity: config.max_watchers,
+        },
+    );
+
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(
+        presence
+            .clone()
+            .run_expiry(shutdown.clone().cancelled_owned()),
+    );
     let services = Services {
         messaging: Arc::new(messaging),
+        presence: Arc::new(presence),
     };
     let server = tokio::spawn(edge::run(edge, listeners, services, shutdown.clone()));
     println!("ready");
-    tracing::info!("herald ready (roles: edge, messaging; store: memory)");
+    tracing::info!("herald ready (roles: edge, messaging, presence; store: memory)");
     server.await.context("edge task failed")??;
     tracing::info!("herald stopped");
     Ok(())

@@ -116,5 +116,7 @@ fn stored_request(message: &StoredMessage) -> OutboundRequest {
         content_type: message.content_type.clone(),
         headers,
         body: Bytes::from(message.body.clone()),
+        max_forwards: 70,
+        flow_only: false,
     }
 }

@@ -33,6 +33,8 @@ pub(crate) fn live_request(message: &PageMessage) -> OutboundRequest {
         content_type: message.content_type.clone(),
         headers: message.headers.clone(),
         body: message.body.clone(),
+        max_forwards: message.max_forwards,
+        flow_only: false,
     }
 }
 
@@ -50,6 +52,7 @@ pub(crate) async fn fork(
     for binding in contacts {
         let mut leg = request.clone();
         leg.uri = binding.contact.clone();
+        leg.flow_only = binding.instance.is_some() && binding.reg_id.is_some();
         let flow = binding.flow.clone();
         let delivery = Arc::clone(delivery);
         let tx = tx.clone();

@@ -108,6 +108,7 @@ async fn connection(
         }
     }
     edge.flows.remove_stream(&flow.token);
+    edge.connection_closed(&flow.token).await;
     drop(flow);
     // The writer ends when the last sender (held by the flow table and by
     // in-flight tasks) is gone; wait for it briefly so queued responses

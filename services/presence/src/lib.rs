@@ -1,0 +1,266 @@
+//! The presence role.
+//!
+//! Owns: publications (RFC 3903 entity tags and expiry), their composition
+//! into one document per presentity ([`compose`], over the `pidf` crate),
+//! subscriptions (RFC 6665 dialogs with RFC 3856 rules: refresh, fetch,
+//! unsubscribe, timeout), NOTIFY sending with one ordered, coalescing
+//! queue per subscription ([`notify`]), and watcher information (RFC 3857
+//! package, RFC 3858 documents, [`winfo`]).
+//!
+//! One presentity's state changes under one lock, in arrival order, so
+//! watchers never see an older state after a newer one; NOTIFYs leave
+//! through per-subscription tasks so one slow or dead watcher never holds
+//! up the others.
+//!
+//! Must never: read or write SIP bytes (the edge does), or block a
+//! request on a NOTIFY.
+
+mod compose;
+mod notify;
+mod publication;
+mod state;
+mod subscription;
+mod winfo;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use api::{
+    ETag, EdgeDelivery, Presence, PresenceError, PublishOk, PublishRequest, SubscribeOk,
+    SubscribeRequest,
+};
+use async_trait::async_trait;
+use sip::Aor;
+use store::{FlowToken, UnixTime};
+
+use state::Presentity;
+pub use state::SubscriptionId;
+
+/// Who may watch whom when no rule says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Every watcher is active at once (the open default).
+    Allow,
+    /// Watchers wait as pending until the presentity allows them
+    /// (RFC 3857 makes them visible in watcher info).
+    Confirm,
+}
+
+/// Presence limits and policy.
+#[derive(Debug, Clone)]
+pub struct PresenceConfig {
+    /// PUBLISH expiry bounds and default, seconds (RFC 3903 §6: 423 below
+    /// the minimum, shortened above the maximum).
+    pub publish_min_expires: u32,
+    pub publish_max_expires: u32,
+    pub publish_default_expires: u32,
+    /// SUBSCRIBE expiry bounds and default, seconds (RFC 6665 §4.2.1.1).
+    pub subscribe_min_expires: u32,
+    pub subscribe_max_expires: u32,
+    pub subscribe_default_expires: u32,
+    pub policy: Policy,
+    /// Size, depth and element limits for PIDF bodies.
+    pub xml_limits: pidf::XmlLimits,
+    /// End publications made over a connection when it closes, instead
+    /// of letting them linger until their Expires.
+    pub expire_publications_on_close: bool,
+    /// Live publications one presentity may have (403 past it).
+    pub max_publications_per_presentity: usize,
+    /// Subscriptions to one presentity (403 past it).
+    pub max_watchers_per_presentity: usize,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig {
+            publish_min_expires: 60,
+            publish_max_expires: 3600,
+            publish_default_expires: 3600,
+            subscribe_min_expires: 60,
+            subscribe_max_expires: 3600,
+            subscribe_default_expires: 3600,
+            policy: Policy::Allow,
+            xml_limits: pidf::XmlLimits::default(),
+            expire_publications_on_close: true,
+            max_publications_per_presentity: 32,
+            max_watchers_per_presentity: 1000,
+        }
+    }
+}
+
+/// What an index entry points at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Item {
+    Publication(Aor, ETag),
+    Subscription(Aor, SubscriptionId),
+}
+
+/// Identifies a subscription within its dialog (RFC 6665 §4.1.2: Call-ID,
+/// tags, and the Event package with its id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct DialogKey {
+    pub call_id: String,
+    pub remote_tag: String,
+    pub local_tag: String,
+    pub event: String,
+    pub event_id: Option<String>,
+}
+
+pub(crate) struct Inner {
+    pub config: PresenceConfig,
+    pub delivery: Arc<dyn EdgeDelivery>,
+    presentities: Mutex<HashMap<Aor, Arc<Mutex<Presentity>>>>,
+    pub dialogs: Mutex<HashMap<DialogKey, (Aor, SubscriptionId)>>,
+    /// Expiry index: what ends when.
+    pub expiries: Mutex<BTreeSet<(UnixTime, Item)>>,
+    /// What lives on each connection flow.
+    pub flows: Mutex<HashMap<FlowToken, HashSet<Item>>>,
+}
+
+/// Locks a std mutex; a panic elsewhere never leaves these maps half
+/// updated (each change is one insert or remove), so poisoning is ignored.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    /// The presentity's state, created empty on first use.
+    pub(crate) fn presentity(&self, aor: &Aor) -> Arc<Mutex<Presentity>> {
+        lock(&self.presentities)
+            .entry(aor.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(Presentity::new(aor.clone()))))
+            .clone()
+    }
+
+    pub(crate) fn existing(&self, aor: &Aor) -> Option<Arc<Mutex<Presentity>>> {
+        lock(&self.presentities).get(aor).cloned()
+    }
+
+    /// Drops a presentity that holds nothing, so memory follows live state.
+    pub(crate) fn forget_if_empty(&self, aor: &Aor) {
+        let mut map = lock(&self.presentities);
+        if let Some(p) = map.get(aor) {
+            if Arc::strong_count(p) == 1 && lock(p).is_empty() {
+                map.remove(aor);
+            }
+        }
+    }
+
+    pub(crate) fn index(&self, at: UnixTime, item: Item, flow: Option<&FlowToken>) {
+        lock(&self.expiries).insert((at, item.clone()));
+        if let Some(flow) = flow {
+            lock(&self.flows)
+                .entry(flow.clone())
+                .or_default()
+                .insert(item);
+        }
+    }
+
+    pub(crate) fn unindex(&self, at: UnixTime, item: &Item, flow: Option<&FlowToken>) {
+        lock(&self.expiries).remove(&(at, item.clone()));
+        if let Some(flow) = flow {
+            let mut flows = lock(&self.flows);
+            if let Some(set) = flows.get_mut(flow) {
+                set.remove(item);
+                if set.is_empty() {
+                    flows.remove(flow);
+                }
+            }
+        }
+    }
+
+    /// Entries due at `now`, removed from the index.
+    fn due(&self, now: UnixTime) -> Vec<Item> {
+        let mut expiries = lock(&self.expiries);
+        let mut due = Vec::new();
+        while let Some(first) = expiries.first() {
+            if first.0 > now {
+                break;
+            }
+            if let Some((_, item)) = expiries.pop_first() {
+                due.push(item);
+            }
+        }
+        due
+    }
+}
+
+/// The presence role's service. Cheap to clone.
+#[derive(Clone)]
+pub struct PresenceService {
+    inner: Arc<Inner>,
+}
+
+impl PresenceService {
+    pub fn new(delivery: Arc<dyn EdgeDelivery>, config: PresenceConfig) -> Self {
+        PresenceService {
+            inner: Arc::new(Inner {
+                config,
+                delivery,
+                presentities: Mutex::new(HashMap::new()),
+                dialogs: Mutex::new(HashMap::new()),
+                expiries: Mutex::new(BTreeSet::new()),
+                flows: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Runs expiry until `shutdown` resolves: publications and
+    /// subscriptions end at their time (a subscription with a final
+    /// NOTIFY, terminated;reason=timeout).
+    pub async fn run_expiry(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.expire(UnixTime::now()),
+                _ = &mut shutdown => return,
+            }
+        }
+    }
+
+    fn expire(&self, now: UnixTime) {
+        for item in self.inner.due(now) {
+            match item {
+                Item::Publication(aor, etag) => publication::expire(&self.inner, &aor, &etag, now),
+                Item::Subscription(aor, id) => subscription::expire(&self.inner, &aor, id, now),
+            }
+        }
+    }
+
+    /// Publications and subscriptions held, for metrics and tests.
+    pub fn counts(&self) -> (usize, usize) {
+        let map = lock(&self.inner.presentities);
+        map.values().fold((0, 0), |(p, s), st| {
+            let st = lock(st);
+            (p + st.publications.len(), s + st.subscriptions.len())
+        })
+    }
+}
+
+#[async_trait]
+impl Presence for PresenceService {
+    async fn publish(&self, request: PublishRequest) -> Result<PublishOk, PresenceError> {
+        publication::publish(&self.inner, request, UnixTime::now())
+    }
+
+    async fn subscribe(&self, request: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
+        subscription::subscribe(&self.inner, request, UnixTime::now())
+    }
+
+    async fn flow_closed(&self, flow: FlowToken) {
+        let items = lock(&self.inner.flows).remove(&flow).unwrap_or_default();
+        let now = UnixTime::now();
+        for item in items {
+            match item {
+                Item::Subscription(aor, id) => subscription::flow_gone(&self.inner, &aor, id),
+                Item::Publication(aor, etag) => {
+                    if self.inner.config.expire_publications_on_close {
+                        publication::remove(&self.inner, &aor, &etag, now);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! One NOTIFY queue per subscription (RFC 6665 §4.2.2).
+//!
+//! Each subscription owns a task that sends its NOTIFYs one at a time, in
+//! CSeq order, waiting for each answer before the next. While one is in
+//! flight, later changes coalesce: the next NOTIFY carries the newest
+//! state, never an older one after a newer one. A slow or dead watcher
+//! only delays its own queue.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use api::{EdgeDelivery, OutboundRequest};
+use bytes::Bytes;
+use sip::{Aor, Method, SubscriptionState};
+use store::{FlowToken, UnixTime};
+use tokio::sync::Notify;
+
+use crate::state::{Package, SubscriptionId};
+use crate::winfo::{self, WatcherEntry};
+use crate::{lock, Inner};
+
+/// The subscription state a NOTIFY announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotifyState {
+    Active {
+        expires_at: UnixTime,
+    },
+    Pending {
+        expires_at: UnixTime,
+    },
+    /// Final NOTIFY; `reason` per RFC 6665 §4.2.2 (timeout, rejected,
+    /// deactivated, noresource, ...). `with_state` sends the document one
+    /// last time (a fetch, or an authorized watcher leaving).
+    Terminated {
+        reason: Option<&'static str>,
+        with_state: bool,
+    },
+}
+
+/// A body change to send.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// The presentity's (composed) document.
+    Presence(Arc<str>),
+    /// Every watcher (RFC 3858 state="full").
+    WinfoFull(Vec<WatcherEntry>),
+    /// Watchers that changed (state="partial").
+    WinfoPartial(Vec<WatcherEntry>),
+}
+
+impl Body {
+    /// Folds a newer change into a pending one so nothing is lost when
+    /// NOTIFYs coalesce: a full list absorbs later partial changes, and
+    /// partial changes merge by watcher id.
+    fn merge(self, newer: Body) -> Body {
+        match (self, newer) {
+            (Body::WinfoFull(mut all), Body::WinfoPartial(changes)) => {
+                winfo::apply_changes(&mut all, changes);
+                Body::WinfoFull(all)
+            }
+            (Body::WinfoPartial(mut pending), Body::WinfoPartial(changes)) => {
+                for c in changes {
+                    match pending.iter_mut().find(|w| w.id == c.id) {
+                        Some(w) => *w = c,
+                        None => pending.push(c),
+                    }
+                }
+                Body::WinfoPartial(pending)
+            }
+            (_, newer) => newer,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    state: Option<NotifyState>,
+    body: Option<Body>,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Notify,
+}
+
+/// The fixed parts of every NOTIFY of one dialog (RFC 6665 §4.1.2,
+/// RFC 3261 §12.2.1.1): Herald is the notifier, so From is the local URI
+/// with our tag and To is the subscriber.
+#[derive(Debug, Clone)]
+pub(crate) struct DialogOut {
+    pub remote_target: String,
+    pub from: String,
+    pub to: String,
+    pub call_id: String,
+    pub route_set: Vec<String>,
+    /// Event header value (`presence;id=..`).
+    pub event: String,
+    pub package: Package,
+    pub presentity: Aor,
+    pub flow: FlowToken,
+}
+
+/// Handle to a subscription's NOTIFY queue. Dropping it does not stop the
+/// task; a Terminated state does, after that NOTIFY is sent.
+#[derive(Clone)]
+pub(crate) struct Notifier {
+    shared: Arc<Shared>,
+}
+
+impl Notifier {
+    pub(crate) fn spawn(
+        inner: Weak<Inner>,
+        delivery: Arc<dyn EdgeDelivery>,
+        id: SubscriptionId,
+        dialog: DialogOut,
+    ) -> Notifier {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Notify::new(),
+        });
+        tokio::spawn(run(Arc::clone(&shared), inner, delivery, id, dialog));
+        Notifier { shared }
+    }
+
+    /// Queues a change. Either part may be absent (a refresh changes only
+    /// the state; a new document only the body).
+    pub(crate) fn push(&self, state: Option<NotifyState>, body: Option<Body>) {
+        {
+            let mut p = lock(&self.shared.pending);
+            if let Some(s) = state {
+                // Once terminated, stays terminated.
+                if !matches!(p.state, Some(NotifyState::Terminated { .. })) {
+                    p.state = Some(s);
+                }
+            }
+            if let Some(b) = body {
+                p.body = Some(match p.body.take() {
+                    Some(old) => old.merge(b),
+                    None => b,
+                });
+            }
+        }
+        self.shared.wake.notify_one();
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    inner: Weak<Inner>,
+    delivery: Arc<dyn EdgeDelivery>,
+    id: SubscriptionId,
+    dialog: DialogOut,
+) {
+    // Our CSeq space for this dialog (RFC 3261 §12.2.1.1): starts at 1 and
+    // only goes up.
+    let mut cseq: u32 = 0;
+    let mut winfo_version: u32 = 0;
+    let mut state = NotifyState::Pending {
+        expires_at: UnixTime(0),
+    };
+    let mut document: Option<Arc<str>> = None;
+    loop {
+        shared.wake.notified().await;
+        let (new_state, body) = {
+            let mut p = lock(&shared.pending);
+            (p.state.take(), p.body.take())
+        };
+        if new_state.is_none() && body.is_none() {
+            continue;
+        }
+        if let Some(s) = new_state {
+            state = s;
+        }
+        let payload: Option<String> = match body {
+            Some(Body::Presence(doc)) => {
+                document = Some(doc);
+                None
+            }
+            Some(Body::WinfoFull(list)) => {
+                let xml = winfo::document(&dialog.presentity, winfo_version, true, &list);
+                winfo_version += 1;
+                Some(xml)
+            }
+            Some(Body::WinfoPartial(list)) => {
+                let xml = winfo::document(&dialog.presentity, winfo_version, false, &list);
+                winfo_version += 1;
+                Some(xml)
+            }
+            None => None,
+        };
+        // Presence documents go only to authorized watchers (RFC 3856
+        // §6.6.2: a pending subscription gets no state).
+        let body = match dialog.package {
+            Package::Presence => match state {
+                NotifyState::Active { .. } => document.as_deref().map(str::to_string),
+                NotifyState::Terminated {
+                    with_state: true, ..
+                } => document.as_deref().map(str::to_string),
+                _ => None,
+            },
+            Package::Winfo => payload,
+        };
+        cseq += 1;
+        let now = UnixTime::now();
+        let subscription_state = match state {
+            NotifyState::Active { expires_at } => SubscriptionState::Active {
+                expires: now.secs_until(expires_at) as u32,
+            },
+            NotifyState::Pending { expires_at } => SubscriptionState::Pending {
+                expires: now.secs_until(expires_at) as u32,
+            },
+            NotifyState::Terminated { reason, .. } => SubscriptionState::Terminated {
+                reason: reason.map(str::to_string),
+                retry_after: None,
+            },
+        };
+        let request = OutboundRequest {
+            method: Method::Notify,
+            uri: dialog.remote_target.clone(),
+            from: dialog.from.clone(),
+            to: dialog.to.clone(),
+            call_id: dialog.call_id.clone(),
+            cseq,
+            route: dialog.route_set.clone(),
+            content_type: body
+                .as_ref()
+                .map(|_| dialog.package.content_type().to_string()),
+            headers: vec![
+                ("Event".into(), dialog.event.clone()),
+                ("Subscription-State".into(), subscription_state.to_string()),
+            ],
+            body: body.map(Bytes::from).unwrap_or_default(),
+            max_forwards: 70,
+            flow_only: false,
+        };
+        let terminated = matches!(state, NotifyState::Terminated { .. });
+        let result = delivery.send_request(&dialog.flow, request).await;
+        let ok = matches!(&result, Ok(r) if (200..300).contains(&r.status));
+        if !ok {
+            tracing::debug!(%id, presentity = %dialog.presentity, ?result, "NOTIFY failed");
+            // RFC 6665 §4.2.2: a NOTIFY answered 481, or with no answer,
+            // ends the subscription (we end it on any failure: a watcher
+            // that refuses our NOTIFYs gets none of the later ones either).
+            if !terminated {
+                if let Some(inner) = inner.upgrade() {
+                    crate::subscription::notify_failed(&inner, &dialog.presentity, id);
+                }
+            }
+            return;
+        }
+        if terminated {
+            return;
+        }
+    }
+}

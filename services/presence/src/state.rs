@@ -1,0 +1,116 @@
+//! What the presence role holds for one presentity.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use api::ETag;
+use sip::Aor;
+use store::{FlowToken, UnixTime};
+
+use crate::notify::Notifier;
+use crate::DialogKey;
+
+/// Names one subscription within Herald (also its watcher id in RFC 3858
+/// documents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubscriptionId(pub u64);
+
+impl fmt::Display for SubscriptionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "w{:016x}", self.0)
+    }
+}
+
+/// One live publication (RFC 3903 §4: an event state with its entity tag).
+pub(crate) struct Publication {
+    pub document: pidf::PidfDocument,
+    /// Arrival order within the presentity: the newest wins conflicts.
+    pub order: u64,
+    pub expires_at: UnixTime,
+    /// The connection it came over, when it was one.
+    pub flow: Option<FlowToken>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Package {
+    Presence,
+    Winfo,
+}
+
+impl Package {
+    pub(crate) fn parse(event: &str) -> Option<Package> {
+        match event {
+            "presence" => Some(Package::Presence),
+            "presence.winfo" => Some(Package::Winfo),
+            _ => None,
+        }
+    }
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Package::Presence => "presence",
+            Package::Winfo => "presence.winfo",
+        }
+    }
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Package::Presence => "application/pidf+xml",
+            Package::Winfo => "application/watcherinfo+xml",
+        }
+    }
+}
+
+/// Authorization state of a subscription (RFC 6665 §4.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Authorization {
+    Active,
+    Pending,
+}
+
+pub(crate) struct Subscription {
+    pub id: SubscriptionId,
+    pub package: Package,
+    pub watcher: Aor,
+    /// Display name of the watcher's From, for watcher info.
+    pub watcher_display: Option<String>,
+    pub dialog: DialogKey,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub authorization: Authorization,
+    /// The last RFC 3857 event of this watcher (subscribe, approved, ...).
+    pub last_event: &'static str,
+    pub flow: Option<FlowToken>,
+    pub notifier: Notifier,
+}
+
+/// Everything about one presentity, changed under one lock.
+pub(crate) struct Presentity {
+    pub aor: Aor,
+    pub publications: BTreeMap<ETag, Publication>,
+    pub subscriptions: HashMap<SubscriptionId, Subscription>,
+    /// The composed document as last sent to watchers.
+    pub composed: Arc<str>,
+    next_order: u64,
+}
+
+impl Presentity {
+    pub(crate) fn new(aor: Aor) -> Presentity {
+        let composed = crate::compose::offline(&aor);
+        Presentity {
+            aor,
+            publications: BTreeMap::new(),
+            subscriptions: HashMap::new(),
+            composed,
+            next_order: 0,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.publications.is_empty() && self.subscriptions.is_empty()
+    }
+
+    pub(crate) fn next_order(&mut self) -> u64 {
+        self.next_order += 1;
+        self.next_order
+    }
+}
