@@ -2,6 +2,7 @@
 //! fragments.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::entity::entity_matches;
 use crate::xml::{
@@ -219,10 +220,12 @@ impl PidfDocument {
             extensions: Vec::new(),
         };
         let mut ids: HashSet<(ElementKind, String)> = HashSet::new();
+        // Every kept element is a child of the root, so they all inherit the root's scope.
+        let inherited: Arc<[(String, String)]> = cur.bindings().into();
         if !root.empty {
             loop {
                 match cur.next()? {
-                    Item::Start(el) => doc.child(&mut cur, &el, &mut ids)?,
+                    Item::Start(el) => doc.child(&mut cur, &el, &inherited, &mut ids)?,
                     Item::Text(_) => {} // indentation; stray text is not worth a 400
                     Item::End | Item::Eof => break,
                 }
@@ -237,6 +240,7 @@ impl PidfDocument {
         &mut self,
         cur: &mut XmlCursor<'_>,
         el: &Element<'_>,
+        inherited: &Arc<[(String, String)]>,
         ids: &mut HashSet<(ElementKind, String)>,
     ) -> Result<(), PidfError> {
         let kind = if el.is(Ns::Pidf, "tuple") {
@@ -251,7 +255,8 @@ impl PidfDocument {
             self.notes.push(Note { lang, text });
             return Ok(());
         } else {
-            self.extensions.push(capture(cur, el, &[])?.fragment);
+            self.extensions
+                .push(capture(cur, el, inherited, &[])?.fragment);
             return Ok(());
         };
         let id = el
@@ -264,7 +269,7 @@ impl PidfDocument {
         }
         match kind {
             ElementKind::Tuple => {
-                let c = capture(cur, el, TUPLE_FIELDS)?;
+                let c = capture(cur, el, inherited, TUPLE_FIELDS)?;
                 if c.fields.first().is_none_or(Option::is_none) {
                     return Err(PidfError::MissingStatus { tuple_id: id });
                 }
@@ -287,7 +292,7 @@ impl PidfDocument {
                 });
             }
             ElementKind::Person => {
-                let c = capture(cur, el, PERSON_FIELDS)?;
+                let c = capture(cur, el, inherited, PERSON_FIELDS)?;
                 self.persons.push(Person {
                     id,
                     timestamp: trimmed(c.fields.first()),
@@ -295,7 +300,7 @@ impl PidfDocument {
                 });
             }
             ElementKind::Device => {
-                let c = capture(cur, el, DEVICE_FIELDS)?;
+                let c = capture(cur, el, inherited, DEVICE_FIELDS)?;
                 self.devices.push(Device {
                     id,
                     device_id: trimmed(c.fields.first()),

@@ -6,6 +6,7 @@
 //! that was in scope where they were found (see [`Fragment`]).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
@@ -381,7 +382,12 @@ impl<'a> XmlCursor<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Fragment {
     name: String,
-    namespaces: Vec<(String, String)>,
+    /// Bindings in scope at the parent, shared by all siblings: a hostile body with many
+    /// declarations and many small elements costs one `Arc` per element, not a copy.
+    inherited: Arc<[(String, String)]>,
+    /// Declarations on the element itself (and `xmlns=""` where needed); these override
+    /// `inherited`.
+    own: Vec<(String, String)>,
     attributes: String,
     content: Option<String>,
 }
@@ -395,8 +401,10 @@ impl Fragment {
     /// The namespace declarations the start tag carries, as (prefix, URI); prefix `""` is the
     /// default namespace and URI `""` un-declares it.
     pub fn namespace_declarations(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.namespaces
+        self.inherited
             .iter()
+            .filter(|(prefix, _)| !self.own.iter().any(|(p, _)| p == prefix))
+            .chain(self.own.iter())
             .map(|(p, u)| (p.as_str(), u.as_str()))
     }
 
@@ -412,7 +420,7 @@ impl Fragment {
     pub(crate) fn write_into(&self, out: &mut String, inherited: &dyn Fn(&str, &str) -> bool) {
         out.push('<');
         out.push_str(&self.name);
-        for (prefix, uri) in &self.namespaces {
+        for (prefix, uri) in self.namespace_declarations() {
             if inherited(prefix, uri) {
                 continue;
             }
@@ -444,7 +452,8 @@ impl Fragment {
         }
         Fragment {
             name: name.to_owned(),
-            namespaces,
+            inherited: Arc::from(Vec::new()),
+            own: namespaces,
             attributes: attrs,
             content,
         }
@@ -491,22 +500,27 @@ struct Level {
 
 /// Reads the element just returned by `cur` through its end and keeps it as a [`Fragment`],
 /// collecting the direct text of the elements at `wanted` paths (at most 64) on the way.
+/// `inherited` is [`XmlCursor::bindings`] taken at the element's parent.
 pub(crate) fn capture(
     cur: &mut XmlCursor<'_>,
     root: &Element<'_>,
+    inherited: &Arc<[(String, String)]>,
     wanted: &[Path],
 ) -> Result<Capture, PidfError> {
-    let mut namespaces = cur.bindings();
+    let mut own = Vec::new();
     let name = root.start.name().into_inner().to_owned();
     let mut attributes = String::new();
     for attr in root.start.attributes().flatten() {
-        if attr.key.as_namespace_binding().is_some() {
-            continue;
-        }
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
             .unwrap_or_default();
-        write_attribute(&mut attributes, attr.key.into_inner(), &value);
+        match attr.key.as_namespace_binding() {
+            Some(PrefixDeclaration::Default) => own.push((String::new(), value.into_owned())),
+            Some(PrefixDeclaration::Named(prefix)) => {
+                own.push((prefix.to_owned(), value.into_owned()))
+            }
+            None => write_attribute(&mut attributes, attr.key.into_inner(), &value),
+        }
     }
     let mut uses_default = root.start.name().prefix().is_none();
     let mut fields: Vec<Option<String>> = vec![None; wanted.len()];
@@ -594,13 +608,18 @@ pub(crate) fn capture(
             }
         }
     };
-    if uses_default && !namespaces.iter().any(|(p, _)| p.is_empty()) {
-        namespaces.push((String::new(), String::new()));
+    let default_declared = own
+        .iter()
+        .chain(inherited.iter())
+        .any(|(p, _)| p.is_empty());
+    if uses_default && !default_declared {
+        own.push((String::new(), String::new()));
     }
     Ok(Capture {
         fragment: Fragment {
             name,
-            namespaces,
+            inherited: Arc::clone(inherited),
+            own,
             attributes,
             content,
         },

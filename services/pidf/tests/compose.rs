@@ -150,6 +150,7 @@ fn unknown_extensions_and_prefixes_survive() {
         <p:status><p:basic>open</p:basic><acme:dnd level="3">yes &amp; no</acme:dnd></p:status>
         <acme:caps xmlns:x="urn:example:x"><x:video/><![CDATA[raw <b>]]></acme:caps>
         <!-- vendor comment -->
+        <plain>no default namespace in scope</plain>
         <p:contact>sip:alice@acme.example.com</p:contact>
       </p:tuple>
       <data:device id="d1"><geo:where lat="1" lon="2"/><data:deviceID>urn:uuid:1</data:deviceID></data:device>
@@ -172,6 +173,7 @@ fn unknown_extensions_and_prefixes_survive() {
         ("urn:example:geo", "where"),
         ("urn:example:geo", "top-level"),
         ("", "unqualified"),
+        ("", "plain"),
         (DATA_MODEL_NS, "device"),
         (DATA_MODEL_NS, "deviceID"),
         (RPID_NS, "busy"),
@@ -183,6 +185,7 @@ fn unknown_extensions_and_prefixes_survive() {
     }
     // The unqualified element must not have slipped into the PIDF default namespace.
     assert!(!has_element(xml, PIDF_NS, "unqualified"), "{xml}");
+    assert!(!has_element(xml, PIDF_NS, "plain"), "{xml}");
     assert!(xml.contains("yes &amp; no"), "{xml}");
     assert!(xml.contains("<![CDATA[raw <b>]]>"), "{xml}");
     assert!(xml.contains("<!-- vendor comment -->"), "{xml}");
@@ -273,4 +276,25 @@ fn entity_is_escaped() {
     let doc = offline("sip:a\"<&>@example.com");
     let back = PidfDocument::parse(doc.as_xml().as_bytes(), &XmlLimits::default()).unwrap();
     assert_eq!(back.entity(), "sip:a\"<&>@example.com");
+}
+
+#[test]
+fn fragments_are_cut_at_the_right_bytes() {
+    // A byte-order mark, CRLF line ends and multi-byte characters shift offsets: the kept
+    // fragments must still start and end on their own tags.
+    let body = "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\"\r\n xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" entity=\"pres:alice@example.com\">\r\n<tuple id=\"t\"><status><basic>open</basic></status><note>日本語 ✓</note></tuple>\r\n<dm:person id=\"p\"><dm:note>Ünïcødé 🎉</dm:note></dm:person>\r\n</presence>\r\n";
+    let parsed = doc(body);
+    assert_eq!(
+        parsed.tuples()[0].fragment().to_xml(),
+        "<tuple xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" id=\"t\"><status><basic>open</basic></status><note>日本語 ✓</note></tuple>"
+    );
+    let composed = compose(ALICE, &[(PublicationOrder(1), &parsed)]);
+    assert!(
+        composed
+            .as_xml()
+            .contains("<dm:person id=\"p\"><dm:note>Ünïcødé 🎉</dm:note></dm:person>"),
+        "{}",
+        composed.as_xml()
+    );
+    reparse(composed.as_xml());
 }
