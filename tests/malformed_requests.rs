@@ -199,15 +199,42 @@ fn options_gets_200_with_allow() -> Result<()> {
 }
 
 #[test]
-fn unknown_method_gets_405_with_allow() -> Result<()> {
+fn unknown_method_gets_501_with_allow() -> Result<()> {
+    // RFC 3261 §21.5.2: 501 "when a UAS does not recognize the request
+    // method"; the Allow header tells the client what would work.
     let herald = Herald::start(&[])?;
     let mut ua = herald.udp_ua("alice")?;
     let target = format!("sip:{}", herald.udp);
     let raw = ua.raw_request("FROBNICATE", &target, &target);
     let r = answer(&mut ua, &raw)?;
-    assert_eq!(r.status, 405, "{} {}", r.status, r.reason);
+    assert_eq!(r.status, 501, "{} {}", r.status, r.reason);
     allow_lists(&r, &["REGISTER", "MESSAGE", "OPTIONS"])?;
     assert_alive(&mut ua)?;
+    Ok(())
+}
+
+#[test]
+fn known_but_unsupported_method_gets_405_with_allow() -> Result<()> {
+    // RFC 3261 §8.2.1: a method the UAS recognizes but does not support
+    // gets 405 with Allow. Herald is no INVITE proxy.
+    let herald = Herald::start(&[])?;
+    let mut ua = herald.udp_ua("alice")?;
+    let target = format!("sip:{}", herald.udp);
+    for method in ["INFO", "UPDATE", "INVITE"] {
+        let raw = ua.raw_request(method, &target, &target);
+        let r = answer(&mut ua, &raw)?;
+        assert_eq!(r.status, 405, "{method}: {} {}", r.status, r.reason);
+        allow_lists(&r, &["REGISTER", "MESSAGE", "OPTIONS"])?;
+        let allow = r.headers.get_list(&HeaderName::Allow).join(",");
+        ensure!(
+            !allow
+                .to_ascii_uppercase()
+                .split(',')
+                .any(|m| m.trim() == method),
+            "405 for {method} but Allow lists it: {allow}"
+        );
+        assert_alive(&mut ua)?;
+    }
     Ok(())
 }
 

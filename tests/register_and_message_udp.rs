@@ -4,8 +4,9 @@
 //! 200 is what Alice gets back.
 
 use anyhow::Result;
-use herald_tests::{message_round_trip, QUIET};
-use testkit::Herald;
+use herald_tests::{assert_proxy_transparent, message_round_trip, QUIET};
+use sip::{HeaderName, Method};
+use testkit::{secs, Herald};
 
 #[test]
 fn message_reaches_registered_udp_contact_and_200_comes_back() -> Result<()> {
@@ -71,5 +72,52 @@ fn message_from_unregistered_sender_is_delivered() -> Result<()> {
     assert_eq!(bob.register(3600)?.status, 200);
 
     message_round_trip(&mut alice, &mut bob, herald.udp, herald.tcp, "UDP", "hi")?;
+    Ok(())
+}
+
+#[test]
+fn relayed_message_keeps_the_senders_vias_and_spends_one_hop() -> Result<()> {
+    // The page-mode MESSAGE is relayed as a proxy relays it: Herald's Via
+    // on top of Alice's, Max-Forwards one less than Alice sent.
+    let herald = Herald::start(&[])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    assert_eq!(bob.register(3600)?.status, 200);
+
+    let mut msg = alice.message_request(&bob.aor(), "text/plain", "hop count");
+    msg.headers.set(HeaderName::MaxForwards, "9");
+    alice.send(&msg)?;
+    let delivered = bob.recv_request(&Method::Message, secs(5))?;
+    bob.respond(&delivered, 200)?;
+    assert_eq!(alice.recv_response(&msg, secs(5))?.status, 200);
+    assert_proxy_transparent(&msg, &delivered)
+}
+
+#[test]
+fn message_goes_to_the_registered_contact_address() -> Result<()> {
+    // RFC 3261 §10.3/§16.5: the location service maps the AOR to the
+    // Contact URIs, and the request goes where the contact URI resolves
+    // (RFC 3263). Only with RFC 5626 outbound (+sip.instance and reg-id)
+    // does the registering flow take precedence. Here Bob's REGISTER
+    // comes from one socket and names another (a third-party
+    // registration, as a provisioning tool or the SIPp bench set-up does).
+    let herald = Herald::start(&[])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let mut registrar_client = herald.udp_ua("bob")?;
+    let mut device = herald.udp_ua("bob")?;
+
+    let mut reg = registrar_client.register_request(Some(3600));
+    reg.headers
+        .set(HeaderName::Contact, format!("<{}>", device.contact_uri()));
+    assert_eq!(registrar_client.transact(&reg)?.status, 200);
+
+    let msg = alice.message_request(&device.aor(), "text/plain", "to the device");
+    alice.send(&msg)?;
+    let delivered = device
+        .recv_request(&Method::Message, secs(5))
+        .map_err(|e| e.context("the MESSAGE did not reach the registered contact address"))?;
+    device.respond(&delivered, 200)?;
+    assert_eq!(alice.recv_response(&msg, secs(5))?.status, 200);
+    registrar_client.expect_nothing(QUIET)?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! SIPp as both ends of page-mode IM through Herald: a SIPp UAS is Bob's
-//! registered device (registered by a test agent with the UAS's address as
-//! Contact), a SIPp UAC sends MESSAGEs to Bob through Herald. Every call
+//! registered device, a SIPp UAC (Alice) sends MESSAGEs to Bob through
+//! Herald. Every call
 //! must succeed on both sides. Not a load test: the rate is low and no
 //! timing is asserted (DESIGN.md §7).
 
@@ -8,8 +8,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 
 use anyhow::{ensure, Result};
-use sip::HeaderName;
-use testkit::{eventually, secs, sipp_path, Herald, Sipp};
+use testkit::{eventually, secs, sipp_path, Herald, Sipp, UdpUa};
 
 const CALLS: u64 = 20;
 
@@ -27,23 +26,25 @@ fn sipp_messages_reach_a_sipp_device_through_herald() -> Result<()> {
     }
     let herald = Herald::start(&[])?;
 
-    // A free UDP port for the UAS (reserved, released, taken by SIPp).
+    // Bob's device is the SIPp UAS. It registers from the very address it
+    // will listen on (a test agent does the REGISTER on that port, then
+    // hands the port to SIPp), so the contact address and the flow the
+    // REGISTER came over are the same whichever one Herald delivers to.
     let uas_addr: SocketAddr = UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
-    let uas = Sipp::new(scenario("message_uas.xml"))
+    {
+        let mut bob = UdpUa::bind_at("bob", uas_addr, herald.udp)?;
+        let r = bob.register(3600)?;
+        ensure!(r.status == 200, "REGISTER got {} {}", r.status, r.reason);
+    }
+    let mut uas = Sipp::new(scenario("message_uas.xml"))
         .args(["-i", "127.0.0.1", "-p"])
         .arg(uas_addr.port().to_string())
         .args(["-m", &CALLS.to_string(), "-timeout", "60s"])
         .spawn()?;
     eventually(secs(10), "the SIPp UAS to bind its port", || {
+        uas.ensure_running()?;
         Ok(UdpSocket::bind(uas_addr).is_err().then_some(()))
     })?;
-
-    let mut bob = herald.udp_ua("bob")?;
-    let mut reg = bob.register_request(Some(3600));
-    reg.headers
-        .set(HeaderName::Contact, format!("<sip:bob@{uas_addr}>"));
-    let r = bob.transact(&reg)?;
-    ensure!(r.status == 200, "REGISTER got {} {}", r.status, r.reason);
 
     let uac = Sipp::new(scenario("message_uac.xml"))
         .arg(herald.udp.to_string())

@@ -65,6 +65,8 @@ impl HeraldProcess {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "debug");
         }
+        // Plain text in the log files.
+        cmd.env("NO_COLOR", "1");
         let mut child = cmd
             .spawn()
             .with_context(|| format!("spawning {}", bin.display()))?;
@@ -158,8 +160,16 @@ impl HeraldProcess {
 
     /// The last lines herald printed (stdout and stderr, marked).
     pub fn output_tail(&self) -> String {
+        self.output_tail_lines(TAIL_LINES)
+    }
+
+    fn output_tail_lines(&self, n: usize) -> String {
         match self.tail.lock() {
-            Ok(t) => t.iter().map(|l| format!("{l}\n")).collect(),
+            Ok(t) => t
+                .iter()
+                .skip(t.len().saturating_sub(n))
+                .map(|l| format!("{l}\n"))
+                .collect(),
             Err(_) => String::new(),
         }
     }
@@ -175,22 +185,28 @@ impl HeraldProcess {
 }
 
 impl Drop for HeraldProcess {
+    /// Kills herald. What is printed here is captured by the test harness
+    /// and shown only when the test fails: always the log's path (a test
+    /// returning `Err` is not panicking here), and on a panic or a crash
+    /// the last lines too.
     fn drop(&mut self) {
-        let crashed = match self.child.try_wait() {
-            Ok(Some(status)) => Some(status),
-            _ => None,
-        };
+        let exited = self.child.try_wait().ok().flatten();
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::thread::panicking() || crashed.is_some_and(|s| !s.success()) {
+        eprintln!(
+            "herald pid {} (udp {}) log: {}{}",
+            self.child.id(),
+            self.udp,
+            self.log_path.display(),
+            match exited {
+                Some(s) => format!(" (it had exited by itself: {s})"),
+                None => String::new(),
+            }
+        );
+        if std::thread::panicking() || exited.is_some() {
             eprintln!(
-                "---- herald (pid {}, udp {}, tcp {}) exited: {:?}; log {}; last lines:\n{}----",
-                self.child.id(),
-                self.udp,
-                self.tcp,
-                crashed,
-                self.log_path.display(),
-                self.output_tail()
+                "---- herald's last lines:\n{}----",
+                self.output_tail_lines(60)
             );
         }
     }

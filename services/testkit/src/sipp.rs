@@ -146,6 +146,24 @@ pub struct SippProcess {
 }
 
 impl SippProcess {
+    /// Fails with SIPp's output if it has already exited (for example on
+    /// a scenario error or a port it could not bind).
+    pub fn ensure_running(&mut self) -> Result<()> {
+        let Some(child) = self.child.as_mut() else {
+            bail!("sipp already waited for");
+        };
+        if let Some(status) = child.try_wait()? {
+            let out = std::fs::read_to_string(self.dir.join("stdout.txt")).unwrap_or_default();
+            let err = std::fs::read_to_string(self.dir.join("stderr.txt")).unwrap_or_default();
+            bail!(
+                "sipp exited early ({status}):\n{}\n{}",
+                tail(&out, 3000),
+                tail(&err, 3000)
+            );
+        }
+        Ok(())
+    }
+
     /// Waits for SIPp to exit (at most `within`) and reads its results.
     pub fn wait(mut self, within: Duration) -> Result<SippOutcome> {
         let mut child = self.child.take().context("sipp already waited for")?;

@@ -9,6 +9,11 @@
 //! transaction does: a retransmitted request (same branch and method) is
 //! absorbed and the response it got is sent again, so "delivered once"
 //! means one transaction however many datagrams carried it.
+//!
+//! An agent reads its socket only while the test asks it for something
+//! (`recv*`, `transact`, `expect_nothing`): in between, what arrives waits
+//! in the kernel's buffer, and so do the agent's automatic answers to
+//! retransmissions.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -274,7 +279,13 @@ pub struct Ua<T: Transport> {
 impl Ua<Udp> {
     /// A UDP agent for `user@example.com` on 127.0.0.1:0, sending to `server`.
     pub fn bind(user: &str, server: SocketAddr) -> Result<UdpUa> {
-        let socket = UdpSocket::bind("127.0.0.1:0").context("binding UDP 127.0.0.1:0")?;
+        Self::bind_at(user, SocketAddr::from(([127, 0, 0, 1], 0)), server)
+    }
+
+    /// A UDP agent on a given local address (for example the port a SIPp
+    /// UAS will take once this agent has registered it and is dropped).
+    pub fn bind_at(user: &str, local: SocketAddr, server: SocketAddr) -> Result<UdpUa> {
+        let socket = UdpSocket::bind(local).with_context(|| format!("binding UDP {local}"))?;
         let local = socket.local_addr()?;
         Ok(Ua::new(
             Udp {
