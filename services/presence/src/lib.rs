@@ -20,6 +20,8 @@ mod notify;
 mod publication;
 mod state;
 mod subscription;
+#[cfg(test)]
+mod tests;
 mod winfo;
 
 use std::collections::{BTreeSet, HashMap, HashSet};

@@ -1,0 +1,238 @@
+//! In-process checks of the presence rules with a recording edge.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api::{
+    DeliveryError, EdgeDelivery, FinalResponse, OutboundRequest, Presence, PresenceError,
+    PublishRequest, SubscribeDialog, SubscribeRequest,
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+use store::FlowToken;
+use tokio::sync::mpsc;
+
+use crate::{PresenceConfig, PresenceService};
+
+/// Records every request and answers with `status`, after `delay`.
+struct Recorder {
+    tx: mpsc::UnboundedSender<OutboundRequest>,
+    status: Mutex<u16>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl EdgeDelivery for Recorder {
+    async fn send_request(
+        &self,
+        _flow: &FlowToken,
+        request: OutboundRequest,
+    ) -> Result<FinalResponse, DeliveryError> {
+        let _ = self.tx.send(request);
+        tokio::time::sleep(self.delay).await;
+        let status = *self.status.lock().unwrap();
+        Ok(FinalResponse {
+            status,
+            reason: String::new(),
+        })
+    }
+}
+
+fn service(
+    delay: Duration,
+) -> (
+    PresenceService,
+    Arc<Recorder>,
+    mpsc::UnboundedReceiver<OutboundRequest>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let recorder = Arc::new(Recorder {
+        tx,
+        status: Mutex::new(200),
+        delay,
+    });
+    let svc = PresenceService::new(recorder.clone(), PresenceConfig::default());
+    (svc, recorder, rx)
+}
+
+fn pidf(basic: &str, note: &str) -> Bytes {
+    Bytes::from(format!(
+        r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:alice@example.com"><tuple id="t1"><status><basic>{basic}</basic></status><note>{note}</note></tuple></presence>"#
+    ))
+}
+
+fn publish(body: Bytes, if_match: Option<&api::ETag>, expires: Option<u32>) -> PublishRequest {
+    PublishRequest {
+        presentity: "sip:alice@example.com".parse().unwrap(),
+        event: "presence".into(),
+        if_match: if_match.cloned(),
+        expires,
+        content_type: (!body.is_empty()).then(|| "application/pidf+xml".into()),
+        body,
+        flow: FlowToken("udp/a".into()),
+        connection: false,
+    }
+}
+
+fn subscribe(call_id: &str) -> SubscribeRequest {
+    SubscribeRequest {
+        presentity: "sip:alice@example.com".parse().unwrap(),
+        watcher: "sip:bob@example.com".parse().unwrap(),
+        event: "presence".into(),
+        event_id: None,
+        accept: vec![],
+        expires: Some(600),
+        dialog: SubscribeDialog {
+            call_id: call_id.into(),
+            remote_tag: "b".into(),
+            local_tag: None,
+            remote_uri: "<sip:bob@example.com>;tag=b".into(),
+            local_uri: "<sip:alice@example.com>".into(),
+            remote_target: "sip:bob@127.0.0.1:5999".into(),
+            route_set: vec![],
+            remote_cseq: 1,
+        },
+        flow: FlowToken("udp/b".into()),
+        connection: false,
+    }
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<OutboundRequest>) -> OutboundRequest {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a NOTIFY within 5 s")
+        .expect("recorder alive")
+}
+
+fn header<'a>(r: &'a OutboundRequest, name: &str) -> &'a str {
+    r.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn entity_tags_refresh_modify_remove() {
+    let (svc, _, _rx) = service(Duration::ZERO);
+    let first = svc
+        .publish(publish(pidf("open", "a"), None, Some(600)))
+        .await
+        .unwrap();
+    let etag = first.etag.unwrap();
+    // Refresh: no body, new tag, old tag dead.
+    let refreshed = svc
+        .publish(publish(Bytes::new(), Some(&etag), Some(600)))
+        .await
+        .unwrap();
+    let etag2 = refreshed.etag.unwrap();
+    assert_ne!(etag, etag2);
+    assert_eq!(
+        svc.publish(publish(Bytes::new(), Some(&etag), Some(600)))
+            .await,
+        Err(PresenceError::UnknownETag)
+    );
+    // Modify, then remove.
+    let modified = svc
+        .publish(publish(pidf("closed", "b"), Some(&etag2), Some(600)))
+        .await
+        .unwrap();
+    let removed = svc
+        .publish(publish(Bytes::new(), modified.etag.as_ref(), Some(0)))
+        .await
+        .unwrap();
+    assert_eq!(removed.etag, None);
+    assert_eq!(svc.counts(), (0, 0));
+}
+
+#[tokio::test]
+async fn rejected_publications_change_nothing() {
+    let (svc, _, _rx) = service(Duration::ZERO);
+    let bad = svc
+        .publish(publish(Bytes::from_static(b"<presence"), None, Some(600)))
+        .await;
+    assert!(matches!(bad, Err(PresenceError::BadRequest(_))));
+    let mut other = publish(pidf("open", "x"), None, Some(600));
+    other.presentity = "sip:carol@example.com".parse().unwrap();
+    assert!(matches!(
+        svc.publish(other).await,
+        Err(PresenceError::BadRequest(_))
+    ));
+    let short = svc.publish(publish(pidf("open", "x"), None, Some(5))).await;
+    assert_eq!(
+        short,
+        Err(PresenceError::IntervalTooBrief { min_expires: 60 })
+    );
+    assert_eq!(svc.counts(), (0, 0));
+}
+
+#[tokio::test]
+async fn notifies_coalesce_in_cseq_order_newest_last() {
+    // Each NOTIFY takes 200 ms to be answered: changes made meanwhile must
+    // fold into the next NOTIFY, and the last NOTIFY carries the last state.
+    let (svc, _, mut rx) = service(Duration::from_millis(200));
+    svc.subscribe(subscribe("c1")).await.unwrap();
+    let first = next(&mut rx).await;
+    assert_eq!(first.cseq, 1);
+    assert!(header(&first, "Subscription-State").starts_with("active;expires="));
+    let mut etag = None;
+    for i in 0..10 {
+        let body = pidf("open", &format!("n{i}"));
+        let ok = svc
+            .publish(publish(body, etag.as_ref(), Some(600)))
+            .await
+            .unwrap();
+        etag = ok.etag;
+    }
+    let mut seen = vec![first];
+    while !String::from_utf8_lossy(&seen.last().unwrap().body).contains("n9") {
+        seen.push(next(&mut rx).await);
+    }
+    let cseqs: Vec<u32> = seen.iter().map(|r| r.cseq).collect();
+    assert!(
+        cseqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "CSeq in order: {cseqs:?}"
+    );
+    assert!(
+        seen.len() < 11,
+        "changes coalesced, got {} NOTIFYs",
+        seen.len()
+    );
+}
+
+#[tokio::test]
+async fn a_481_ends_the_subscription() {
+    let (svc, recorder, mut rx) = service(Duration::ZERO);
+    *recorder.status.lock().unwrap() = 481;
+    svc.subscribe(subscribe("c2")).await.unwrap();
+    next(&mut rx).await;
+    // The subscription goes away once its NOTIFY failed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while svc.counts().1 != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "subscription still held"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    svc.publish(publish(pidf("open", "later"), None, Some(600)))
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "no NOTIFY after 481"
+    );
+}
+
+#[tokio::test]
+async fn refresh_of_unknown_dialog_is_481() {
+    let (svc, _, _rx) = service(Duration::ZERO);
+    let mut req = subscribe("c3");
+    req.dialog.local_tag = Some("nope".into());
+    assert_eq!(
+        svc.subscribe(req).await,
+        Err(PresenceError::NoSuchSubscription)
+    );
+}
