@@ -75,6 +75,9 @@ impl Body {
 struct Pending {
     state: Option<NotifyState>,
     body: Option<Body>,
+    /// A new remote target from a refreshing SUBSCRIBE's Contact (RFC
+    /// 6665 §4.1.2.1 makes SUBSCRIBE a target refresh request).
+    target: Option<String>,
 }
 
 struct Shared {
@@ -121,6 +124,11 @@ impl Notifier {
         Notifier { shared }
     }
 
+    /// Points later NOTIFYs at a new remote target.
+    pub(crate) fn retarget(&self, target: String) {
+        lock(&self.shared.pending).target = Some(target);
+    }
+
     /// Queues a change. Either part may be absent (a refresh changes only
     /// the state; a new document only the body).
     pub(crate) fn push(&self, state: Option<NotifyState>, body: Option<Body>) {
@@ -148,7 +156,7 @@ async fn run(
     inner: Weak<Inner>,
     delivery: Arc<dyn EdgeDelivery>,
     id: SubscriptionId,
-    dialog: DialogOut,
+    mut dialog: DialogOut,
 ) {
     // Our CSeq space for this dialog (RFC 3261 §12.2.1.1): starts at 1 and
     // only goes up.
@@ -162,6 +170,9 @@ async fn run(
         shared.wake.notified().await;
         let (new_state, body) = {
             let mut p = lock(&shared.pending);
+            if let Some(target) = p.target.take() {
+                dialog.remote_target = target;
+            }
             (p.state.take(), p.body.take())
         };
         if new_state.is_none() && body.is_none() {

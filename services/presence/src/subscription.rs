@@ -240,6 +240,11 @@ fn in_dialog(
             end(inner, &mut p, id, None, reason, now);
             Ok(())
         } else {
+            if let Some(s) = p.subscriptions.get(&id) {
+                if !req.dialog.remote_target.is_empty() {
+                    s.notifier.retarget(req.dialog.remote_target.clone());
+                }
+            }
             refresh(inner, &mut p, id, expires, now);
             Ok(())
         }
