@@ -106,26 +106,37 @@ pub fn assert_delivered(
 /// sender's, which stay as they were (`received`/`rport` may be added),
 /// and Max-Forwards one less, so a loop through Herald runs out of hops.
 pub fn assert_proxy_transparent(sent: &Request, got: &Request) -> Result<()> {
+    let mut problems = Vec::new();
     let sent_vias = sent.headers.vias()?;
     let got_vias = got.headers.vias()?;
-    ensure!(
-        got_vias.len() == sent_vias.len() + 1,
-        "Herald must add one Via on top of the sender's: sent {sent_vias:?}, got {got_vias:?}"
-    );
-    for (s, g) in sent_vias.iter().zip(&got_vias[1..]) {
-        ensure!(
-            s.branch() == g.branch() && s.sent_by() == g.sent_by(),
-            "the sender's Via changed: {s} became {g}"
-        );
+    if got_vias.len() != sent_vias.len() + 1 {
+        problems.push(format!(
+            "Herald must add one Via on top of the sender's: sent {}, got {}",
+            list(&sent_vias),
+            list(&got_vias)
+        ));
+    } else {
+        for (s, g) in sent_vias.iter().zip(&got_vias[1..]) {
+            if s.branch() != g.branch() || s.sent_by() != g.sent_by() {
+                problems.push(format!("the sender's Via changed: {s} became {g}"));
+            }
+        }
     }
     let sent_mf = sent.headers.max_forwards()?.unwrap_or(70);
-    ensure!(
-        got.headers.max_forwards()? == Some(sent_mf.saturating_sub(1)),
-        "Max-Forwards {sent_mf} should arrive as {} (RFC 3261 §16.6 step 3), got {:?}",
-        sent_mf.saturating_sub(1),
-        got.headers.max_forwards()?
-    );
+    let got_mf = got.headers.max_forwards()?;
+    if got_mf != Some(sent_mf.saturating_sub(1)) {
+        problems.push(format!(
+            "Max-Forwards {sent_mf} should arrive as {} (RFC 3261 §16.6 step 3), got {got_mf:?}",
+            sent_mf.saturating_sub(1)
+        ));
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("; "));
     Ok(())
+}
+
+fn list(vias: &[sip::Via]) -> String {
+    let v: Vec<String> = vias.iter().map(|v| v.to_string()).collect();
+    format!("[{}]", v.join(", "))
 }
 
 /// The address Herald sends from on a leg of this transport.

@@ -533,6 +533,12 @@ impl<T: Transport> Ua<T> {
         self.recv_response(req, ROUND_TRIP)
     }
 
+    /// Sends `req` and waits at most `within` for its final response.
+    pub fn transact_within(&mut self, req: &Request, within: Duration) -> Result<Response> {
+        self.send(req)?;
+        self.recv_response(req, within)
+    }
+
     /// REGISTER with `Expires: expires`; returns the final response.
     pub fn register(&mut self, expires: u32) -> Result<Response> {
         let req = self.register_request(Some(expires));
