@@ -107,9 +107,9 @@ async fn run_all(config: Config) -> anyhow::Result<()> {
         advertised_host: config.advertise.clone(),
         server_header: config.server_header.clone(),
     });
-    let store = Arc::new(MemoryStore::new());
+    let store: Arc<dyn store::Store> = Arc::new(MemoryStore::new());
     let messaging = MessagingService::new(
-        store,
+        store.clone(),
         edge.delivery(),
         MessagingConfig {
             registrar: RegistrarConfig {
@@ -126,6 +126,7 @@ async fn run_all(config: Config) -> anyhow::Result<()> {
     );
 
     let presence = PresenceService::new(
+        store.clone(),
         edge.delivery(),
         PresenceConfig {
             publish_min_expires: config.publish_min_expires,
@@ -147,6 +148,15 @@ async fn run_all(config: Config) -> anyhow::Result<()> {
             max_watchers_per_presentity: config.max_watchers,
         },
     );
+
+    // Pick up presence state a persistent store kept across a restart.
+    let restored = presence
+        .restore()
+        .await
+        .context("cannot load presence state")?;
+    if restored > 0 {
+        tracing::info!(presentities = restored, "presence state restored");
+    }
 
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));

@@ -34,7 +34,7 @@ use api::{
 };
 use async_trait::async_trait;
 use sip::Aor;
-use store::{FlowToken, UnixTime};
+use store::{FlowToken, Store, StoreError, UnixTime};
 
 use state::Presentity;
 pub use state::SubscriptionId;
@@ -109,10 +109,15 @@ pub(crate) struct DialogKey {
     pub event_id: Option<String>,
 }
 
+/// One presentity's state behind its own async lock: requests for it are
+/// applied one at a time, in arrival order, across the store writes.
+pub(crate) type Cell = Arc<tokio::sync::Mutex<Presentity>>;
+
 pub(crate) struct Inner {
     pub config: PresenceConfig,
     pub delivery: Arc<dyn EdgeDelivery>,
-    presentities: Mutex<HashMap<Aor, Arc<Mutex<Presentity>>>>,
+    pub store: Arc<dyn Store>,
+    presentities: Mutex<HashMap<Aor, Cell>>,
     pub dialogs: Mutex<HashMap<DialogKey, (Aor, SubscriptionId)>>,
     /// Expiry index: what ends when.
     pub expiries: Mutex<BTreeSet<(UnixTime, Item)>>,
@@ -128,22 +133,24 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Inner {
     /// The presentity's state, created empty on first use.
-    pub(crate) fn presentity(&self, aor: &Aor) -> Arc<Mutex<Presentity>> {
+    pub(crate) fn presentity(&self, aor: &Aor) -> Cell {
         lock(&self.presentities)
             .entry(aor.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(Presentity::new(aor.clone()))))
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Presentity::new(aor.clone()))))
             .clone()
     }
 
-    pub(crate) fn existing(&self, aor: &Aor) -> Option<Arc<Mutex<Presentity>>> {
+    pub(crate) fn existing(&self, aor: &Aor) -> Option<Cell> {
         lock(&self.presentities).get(aor).cloned()
     }
 
-    /// Drops a presentity that holds nothing, so memory follows live state.
+    /// Drops a presentity that holds nothing and nobody is using, so
+    /// memory follows live state.
     pub(crate) fn forget_if_empty(&self, aor: &Aor) {
         let mut map = lock(&self.presentities);
         if let Some(p) = map.get(aor) {
-            if Arc::strong_count(p) == 1 && lock(p).is_empty() {
+            let idle = Arc::strong_count(p) == 1 && p.try_lock().is_ok_and(|p| p.is_empty());
+            if idle {
                 map.remove(aor);
             }
         }
@@ -195,11 +202,16 @@ pub struct PresenceService {
 }
 
 impl PresenceService {
-    pub fn new(delivery: Arc<dyn EdgeDelivery>, config: PresenceConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        delivery: Arc<dyn EdgeDelivery>,
+        config: PresenceConfig,
+    ) -> Self {
         PresenceService {
             inner: Arc::new(Inner {
                 config,
                 delivery,
+                store,
                 presentities: Mutex::new(HashMap::new()),
                 dialogs: Mutex::new(HashMap::new()),
                 expiries: Mutex::new(BTreeSet::new()),
@@ -216,50 +228,82 @@ impl PresenceService {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
-                _ = tick.tick() => self.expire(UnixTime::now()),
+                _ = tick.tick() => self.expire(UnixTime::now()).await,
                 _ = &mut shutdown => return,
             }
         }
     }
 
-    fn expire(&self, now: UnixTime) {
+    async fn expire(&self, now: UnixTime) {
         for item in self.inner.due(now) {
             match item {
-                Item::Publication(aor, etag) => publication::expire(&self.inner, &aor, &etag, now),
-                Item::Subscription(aor, id) => subscription::expire(&self.inner, &aor, id, now),
+                Item::Publication(aor, etag) => {
+                    publication::expire(&self.inner, &aor, &etag, now).await
+                }
+                Item::Subscription(aor, id) => {
+                    subscription::expire(&self.inner, &aor, id, now).await
+                }
             }
         }
     }
 
     /// Publications and subscriptions held, for metrics and tests.
-    pub fn counts(&self) -> (usize, usize) {
-        let map = lock(&self.inner.presentities);
-        map.values().fold((0, 0), |(p, s), st| {
-            let st = lock(st);
-            (p + st.publications.len(), s + st.subscriptions.len())
-        })
+    pub async fn counts(&self) -> (usize, usize) {
+        let cells: Vec<Cell> = lock(&self.inner.presentities).values().cloned().collect();
+        let mut totals = (0, 0);
+        for cell in cells {
+            let p = cell.lock().await;
+            totals.0 += p.publications.len();
+            totals.1 += p.subscriptions.len();
+        }
+        totals
+    }
+
+    /// Loads the presence state kept in the store (after a restart, or when
+    /// this process takes over): publications, subscriptions with their
+    /// NOTIFY CSeq and winfo version, and their expiry times. What expired
+    /// meanwhile ends at the next sweep, with its NOTIFYs. Returns how many
+    /// presentities were loaded.
+    pub async fn restore(&self) -> Result<usize, StoreError> {
+        let aors = self.inner.store.presentities().await?;
+        for aor in &aors {
+            let (publications, subscriptions) = self.inner.store.presence_state(aor).await?;
+            let cell = self.inner.presentity(aor);
+            let mut p = cell.lock().await;
+            for record in publications {
+                let etag = record.etag.clone();
+                if !publication::restore(&self.inner, &mut p, record) {
+                    tracing::warn!(%aor, etag, "stored publication no longer parses, dropped");
+                    self.inner.store.delete_publication(aor, &etag).await?;
+                }
+            }
+            for record in subscriptions {
+                subscription::restore(&self.inner, &mut p, record);
+            }
+            compose::recompose(&mut p);
+        }
+        Ok(aors.len())
     }
 }
 
 #[async_trait]
 impl Presence for PresenceService {
     async fn publish(&self, request: PublishRequest) -> Result<PublishOk, PresenceError> {
-        publication::publish(&self.inner, request, UnixTime::now())
+        publication::publish(&self.inner, request, UnixTime::now()).await
     }
 
     async fn subscribe(&self, request: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
-        subscription::subscribe(&self.inner, request, UnixTime::now())
+        subscription::subscribe(&self.inner, request, UnixTime::now()).await
     }
 
     async fn flow_closed(&self, flow: FlowToken) {
         let items = lock(&self.inner.flows).remove(&flow).unwrap_or_default();
-        let now = UnixTime::now();
         for item in items {
             match item {
-                Item::Subscription(aor, id) => subscription::flow_gone(&self.inner, &aor, id),
+                Item::Subscription(aor, id) => subscription::flow_gone(&self.inner, &aor, id).await,
                 Item::Publication(aor, etag) => {
                     if self.inner.config.expire_publications_on_close {
-                        publication::remove(&self.inner, &aor, &etag, now);
+                        publication::remove(&self.inner, &aor, &etag).await;
                     }
                 }
             }

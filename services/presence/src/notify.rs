@@ -100,6 +100,7 @@ pub(crate) struct DialogOut {
     pub package: Package,
     pub presentity: Aor,
     pub flow: FlowToken,
+    pub id: SubscriptionId,
 }
 
 /// Handle to a subscription's NOTIFY queue. Dropping it does not stop the
@@ -113,14 +114,24 @@ impl Notifier {
     pub(crate) fn spawn(
         inner: Weak<Inner>,
         delivery: Arc<dyn EdgeDelivery>,
-        id: SubscriptionId,
         dialog: DialogOut,
+        state: NotifyState,
+        last_cseq: u32,
+        winfo_version: u32,
     ) -> Notifier {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
         });
-        tokio::spawn(run(Arc::clone(&shared), inner, delivery, id, dialog));
+        tokio::spawn(run(
+            Arc::clone(&shared),
+            inner,
+            delivery,
+            dialog,
+            state,
+            last_cseq,
+            winfo_version,
+        ));
         Notifier { shared }
     }
 
@@ -155,16 +166,14 @@ async fn run(
     shared: Arc<Shared>,
     inner: Weak<Inner>,
     delivery: Arc<dyn EdgeDelivery>,
-    id: SubscriptionId,
     mut dialog: DialogOut,
+    mut state: NotifyState,
+    mut cseq: u32,
+    mut winfo_version: u32,
 ) {
-    // Our CSeq space for this dialog (RFC 3261 §12.2.1.1): starts at 1 and
-    // only goes up.
-    let mut cseq: u32 = 0;
-    let mut winfo_version: u32 = 0;
-    let mut state = NotifyState::Pending {
-        expires_at: UnixTime(0),
-    };
+    let id = dialog.id;
+    // Our CSeq space for this dialog (RFC 3261 §12.2.1.1) starts after the
+    // last one stored and only goes up, across restarts too.
     let mut document: Option<Arc<str>> = None;
     loop {
         shared.wake.notified().await;
@@ -244,6 +253,19 @@ async fn run(
             flow_only: false,
         };
         let terminated = matches!(state, NotifyState::Terminated { .. });
+        // Counters are stored before the NOTIFY leaves, so a restart never
+        // reuses a CSeq the watcher has seen.
+        if !terminated {
+            if let Some(inner) = inner.upgrade() {
+                if let Err(e) = inner
+                    .store
+                    .save_notify_counters(&dialog.presentity, id.0, cseq, winfo_version)
+                    .await
+                {
+                    tracing::warn!(%id, error = %e, "NOTIFY counters not stored");
+                }
+            }
+        }
         let result = delivery.send_request(&dialog.flow, request).await;
         let ok = matches!(&result, Ok(r) if (200..300).contains(&r.status));
         if !ok {
@@ -253,7 +275,7 @@ async fn run(
             // that refuses our NOTIFYs gets none of the later ones either).
             if !terminated {
                 if let Some(inner) = inner.upgrade() {
-                    crate::subscription::notify_failed(&inner, &dialog.presentity, id);
+                    crate::subscription::notify_failed(&inner, &dialog.presentity, id).await;
                 }
             }
             return;

@@ -1,14 +1,19 @@
 //! PUBLISH for the presence event (RFC 3903 §6): initial, refresh, modify
 //! and remove, each answered with a fresh entity tag.
+//!
+//! Each request is decided against the presentity's state, written to the
+//! store, and only then applied in memory and notified: what a publisher
+//! was told succeeded is in the store (memory is a cache of it).
 
 use std::sync::Arc;
 
 use api::{ETag, PresenceError, PublishOk, PublishRequest};
+use bytes::Bytes;
 use sip::Aor;
-use store::UnixTime;
+use store::{PublicationRecord, UnixTime};
 
 use crate::state::{Package, Presentity, Publication};
-use crate::{compose, lock, subscription, Inner, Item};
+use crate::{compose, subscription, Inner, Item};
 
 const PIDF: &str = "application/pidf+xml";
 
@@ -16,7 +21,17 @@ fn new_etag() -> ETag {
     ETag(format!("{:016x}", rand::random::<u64>()))
 }
 
-pub(crate) fn publish(
+pub(crate) fn record(etag: &ETag, publication: &Publication) -> PublicationRecord {
+    PublicationRecord {
+        etag: etag.0.clone(),
+        body: publication.raw.to_vec(),
+        order: publication.order,
+        expires_at: publication.expires_at,
+        flow: publication.flow.clone(),
+    }
+}
+
+pub(crate) async fn publish(
     inner: &Arc<Inner>,
     req: PublishRequest,
     now: UnixTime,
@@ -68,13 +83,16 @@ pub(crate) fn publish(
 
     let aor = req.presentity.clone();
     let cell = inner.presentity(&aor);
-    let result = apply(inner, &mut lock(&cell), req, document, expires, now);
+    let result = {
+        let mut p = cell.lock().await;
+        apply(inner, &mut p, req, document, expires, now).await
+    };
     drop(cell);
     inner.forget_if_empty(&aor);
     result
 }
 
-fn apply(
+async fn apply(
     inner: &Arc<Inner>,
     p: &mut Presentity,
     req: PublishRequest,
@@ -83,166 +101,186 @@ fn apply(
     now: UnixTime,
 ) -> Result<PublishOk, PresenceError> {
     let flow = req.connection.then(|| req.flow.clone());
-    let response = match req.if_match {
-        // Initial publication: needs a body (§6 step 5) and a non-zero expiry.
-        None => {
-            let Some(document) = document else {
-                return Err(PresenceError::BadRequest(
-                    "initial PUBLISH without a body".into(),
-                ));
-            };
-            if expires == 0 {
-                return Err(PresenceError::BadRequest(
-                    "initial PUBLISH with Expires: 0".into(),
-                ));
-            }
-            if p.publications.len() >= inner.config.max_publications_per_presentity {
-                return Err(PresenceError::Forbidden("too many publications".into()));
-            }
-            let etag = new_etag();
-            insert(inner, p, etag.clone(), document, expires, now, flow);
+    let expires_at = now.plus_secs(u64::from(expires));
+
+    // §6 step 1: a SIP-If-Match must name a live publication (412 otherwise).
+    let previous = match &req.if_match {
+        None => None,
+        Some(tag) => match p.publications.get(tag) {
+            Some(old) if old.expires_at > now => Some((tag.clone(), old)),
+            _ => return Err(PresenceError::UnknownETag),
+        },
+    };
+    let next = match (&previous, document) {
+        // Initial publication: needs a body (§6 step 5) and a lifetime.
+        (None, None) => {
+            return Err(PresenceError::BadRequest(
+                "initial PUBLISH without a body".into(),
+            ))
+        }
+        (None, Some(_)) if expires == 0 => {
+            return Err(PresenceError::BadRequest(
+                "initial PUBLISH with Expires: 0".into(),
+            ))
+        }
+        (None, Some(_)) if p.publications.len() >= inner.config.max_publications_per_presentity => {
+            return Err(PresenceError::Forbidden("too many publications".into()));
+        }
+        (None, Some(document)) => Some(Publication {
+            document,
+            raw: req.body.clone(),
+            order: 0,
+            expires_at,
+            flow,
+        }),
+        // Remove (§4.5).
+        (Some(_), _) if expires == 0 => None,
+        // Modify: the new document, newest in order.
+        (Some((_, old)), Some(document)) => Some(Publication {
+            document,
+            raw: req.body.clone(),
+            order: 0,
+            expires_at,
+            flow: flow.or_else(|| old.flow.clone()),
+        }),
+        // Refresh: same document, same place in the order.
+        (Some((_, old)), None) => Some(Publication {
+            document: old.document.clone(),
+            raw: old.raw.clone(),
+            order: old.order,
+            expires_at,
+            flow: flow.or_else(|| old.flow.clone()),
+        }),
+    };
+    let previous = previous.map(|(tag, _)| tag);
+    let next = next.map(|mut publication| {
+        if publication.order == 0 {
+            publication.order = p.next_order();
+        }
+        // §6 step 8: every success gets a new entity tag.
+        (new_etag(), publication)
+    });
+
+    // Stored first: acknowledged means written.
+    if let Some((etag, publication)) = &next {
+        inner
+            .store
+            .save_publication(&p.aor, record(etag, publication))
+            .await?;
+    }
+    if let Some(old) = &previous {
+        inner.store.delete_publication(&p.aor, &old.0).await?;
+    }
+
+    if let Some(old) = previous {
+        if let Some(gone) = p.publications.remove(&old) {
+            inner.unindex(
+                gone.expires_at,
+                &Item::Publication(p.aor.clone(), old),
+                gone.flow.as_ref(),
+            );
+        }
+    }
+    let response = match next {
+        Some((etag, publication)) => {
+            inner.index(
+                publication.expires_at,
+                Item::Publication(p.aor.clone(), etag.clone()),
+                publication.flow.as_ref(),
+            );
+            p.publications.insert(etag.clone(), publication);
             PublishOk {
                 etag: Some(etag),
                 expires,
             }
         }
-        Some(old) => {
-            // §6 step 1: an unknown or expired tag is 412.
-            let Some(previous) = p.publications.remove(&old) else {
-                return Err(PresenceError::UnknownETag);
-            };
-            if previous.expires_at <= now {
-                inner.unindex(
-                    previous.expires_at,
-                    &Item::Publication(p.aor.clone(), old),
-                    previous.flow.as_ref(),
-                );
-                return Err(PresenceError::UnknownETag);
-            }
-            inner.unindex(
-                previous.expires_at,
-                &Item::Publication(p.aor.clone(), old),
-                previous.flow.as_ref(),
-            );
-            if expires == 0 {
-                // Remove (§4.5): the state is gone now.
-                PublishOk {
-                    etag: None,
-                    expires: 0,
-                }
-            } else {
-                // Refresh keeps the document; modify replaces it. Either
-                // way a new tag (§6 step 8) and the publication keeps its
-                // place unless it was modified (then it is the newest).
-                let (document, order) = match document {
-                    Some(doc) => (doc, p.next_order()),
-                    None => (previous.document, previous.order),
-                };
-                let etag = new_etag();
-                let flow = flow.or(previous.flow);
-                p.publications.insert(
-                    etag.clone(),
-                    Publication {
-                        document,
-                        order,
-                        expires_at: now.plus_secs(u64::from(expires)),
-                        flow: flow.clone(),
-                    },
-                );
-                inner.index(
-                    now.plus_secs(u64::from(expires)),
-                    Item::Publication(p.aor.clone(), etag.clone()),
-                    flow.as_ref(),
-                );
-                PublishOk {
-                    etag: Some(etag),
-                    expires,
-                }
-            }
-        }
+        None => PublishOk {
+            etag: None,
+            expires: 0,
+        },
     };
-    changed(inner, p);
+    changed(p);
     Ok(response)
 }
 
-fn insert(
+/// Recomposes and, when the document changed, queues it to every watcher.
+fn changed(p: &mut Presentity) {
+    if let Some(xml) = compose::recompose(p) {
+        subscription::notify_presence_watchers(p, xml);
+    }
+}
+
+/// Drops a publication from the store and memory and tells watchers.
+/// `only_if_due` keeps one a refresh has moved on.
+async fn drop_publication(
     inner: &Arc<Inner>,
-    p: &mut Presentity,
-    etag: ETag,
-    document: pidf::PidfDocument,
-    expires: u32,
-    now: UnixTime,
-    flow: Option<store::FlowToken>,
+    aor: &Aor,
+    etag: &ETag,
+    only_if_due: Option<UnixTime>,
 ) {
-    let order = p.next_order();
-    let expires_at = now.plus_secs(u64::from(expires));
+    let Some(cell) = inner.existing(aor) else {
+        return;
+    };
+    {
+        let mut p = cell.lock().await;
+        let present = match (p.publications.get(etag), only_if_due) {
+            (None, _) => false,
+            (Some(publication), Some(now)) => publication.expires_at <= now,
+            (Some(_), None) => true,
+        };
+        if present {
+            if let Err(e) = inner.store.delete_publication(aor, &etag.0).await {
+                // It is gone from watchers' view regardless; the store
+                // copy ends at its own expiry.
+                tracing::warn!(%aor, error = %e, "expired publication not deleted from store");
+            }
+            if let Some(publication) = p.publications.remove(etag) {
+                inner.unindex(
+                    publication.expires_at,
+                    &Item::Publication(aor.clone(), etag.clone()),
+                    publication.flow.as_ref(),
+                );
+            }
+            changed(&mut p);
+        }
+    }
+    drop(cell);
+    inner.forget_if_empty(aor);
+}
+
+/// Expiry (called by the sweeper).
+pub(crate) async fn expire(inner: &Arc<Inner>, aor: &Aor, etag: &ETag, now: UnixTime) {
+    drop_publication(inner, aor, etag, Some(now)).await;
+}
+
+/// Removes a publication now (its connection closed).
+pub(crate) async fn remove(inner: &Arc<Inner>, aor: &Aor, etag: &ETag) {
+    drop_publication(inner, aor, etag, None).await;
+}
+
+/// Rebuilds a stored publication on start. Returns false for a body that
+/// no longer parses (it is dropped).
+pub(crate) fn restore(inner: &Arc<Inner>, p: &mut Presentity, record: PublicationRecord) -> bool {
+    let raw = Bytes::from(record.body);
+    let Ok(document) = pidf::PidfDocument::parse(&raw, &inner.config.xml_limits) else {
+        return false;
+    };
+    let etag = ETag(record.etag);
     inner.index(
-        expires_at,
+        record.expires_at,
         Item::Publication(p.aor.clone(), etag.clone()),
-        flow.as_ref(),
+        record.flow.as_ref(),
     );
+    p.observe_order(record.order);
     p.publications.insert(
         etag,
         Publication {
             document,
-            order,
-            expires_at,
-            flow,
+            raw,
+            order: record.order,
+            expires_at: record.expires_at,
+            flow: record.flow,
         },
     );
-}
-
-/// Recomposes and, when the document changed, queues it to every watcher.
-fn changed(inner: &Arc<Inner>, p: &mut Presentity) {
-    if let Some(xml) = compose::recompose(p) {
-        subscription::notify_presence_watchers(inner, p, xml);
-    }
-}
-
-/// Expiry (called by the sweeper): removes the publication if it is still
-/// due (a refresh may have moved it on).
-pub(crate) fn expire(inner: &Arc<Inner>, aor: &Aor, etag: &ETag, now: UnixTime) {
-    let Some(cell) = inner.existing(aor) else {
-        return;
-    };
-    {
-        let mut p = lock(&cell);
-        let due = p
-            .publications
-            .get(etag)
-            .is_some_and(|publication| publication.expires_at <= now);
-        if !due {
-            return;
-        }
-        if let Some(publication) = p.publications.remove(etag) {
-            inner.unindex(
-                publication.expires_at,
-                &Item::Publication(aor.clone(), etag.clone()),
-                publication.flow.as_ref(),
-            );
-        }
-        changed(inner, &mut p);
-    }
-    drop(cell);
-    inner.forget_if_empty(aor);
-}
-
-/// Removes a publication now (its connection closed).
-pub(crate) fn remove(inner: &Arc<Inner>, aor: &Aor, etag: &ETag, _now: UnixTime) {
-    let Some(cell) = inner.existing(aor) else {
-        return;
-    };
-    {
-        let mut p = lock(&cell);
-        if let Some(publication) = p.publications.remove(etag) {
-            inner.unindex(
-                publication.expires_at,
-                &Item::Publication(aor.clone(), etag.clone()),
-                publication.flow.as_ref(),
-            );
-            changed(inner, &mut p);
-        }
-    }
-    drop(cell);
-    inner.forget_if_empty(aor);
+    true
 }

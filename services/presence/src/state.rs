@@ -25,6 +25,8 @@ impl fmt::Display for SubscriptionId {
 /// One live publication (RFC 3903 §4: an event state with its entity tag).
 pub(crate) struct Publication {
     pub document: pidf::PidfDocument,
+    /// The body as published, kept for the store.
+    pub raw: bytes::Bytes,
     /// Arrival order within the presentity: the newest wins conflicts.
     pub order: u64,
     pub expires_at: UnixTime,
@@ -81,6 +83,8 @@ pub(crate) struct Subscription {
     pub last_event: &'static str,
     pub flow: Option<FlowToken>,
     pub notifier: Notifier,
+    /// The stored image of this subscription (rewritten on refresh).
+    pub record: store::SubscriptionRecord,
 }
 
 /// Everything about one presentity, changed under one lock.
@@ -112,5 +116,10 @@ impl Presentity {
     pub(crate) fn next_order(&mut self) -> u64 {
         self.next_order += 1;
         self.next_order
+    }
+
+    /// Keeps orders of restored publications below new ones.
+    pub(crate) fn observe_order(&mut self, order: u64) {
+        self.next_order = self.next_order.max(order);
     }
 }

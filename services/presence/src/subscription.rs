@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use api::{PresenceError, SubscribeOk, SubscribeRequest};
 use sip::Aor;
-use store::UnixTime;
+use store::{SubscriptionRecord, UnixTime};
 
 use crate::notify::{Body, DialogOut, Notifier, NotifyState};
 use crate::state::{Authorization, Package, Presentity, Subscription, SubscriptionId};
@@ -32,7 +32,7 @@ fn acceptable(accept: &[String], package: Package) -> bool {
             .any(|a| a == wanted || a == "*/*" || *a == format!("{kind}/*"))
 }
 
-pub(crate) fn subscribe(
+pub(crate) async fn subscribe(
     inner: &Arc<Inner>,
     req: SubscribeRequest,
     now: UnixTime,
@@ -53,12 +53,12 @@ pub(crate) fn subscribe(
     let expires = expires.min(cfg.subscribe_max_expires);
 
     match req.dialog.local_tag.clone() {
-        None => initial(inner, req, package, expires, now),
-        Some(local_tag) => in_dialog(inner, req, package, local_tag, expires, now),
+        None => initial(inner, req, package, expires, now).await,
+        Some(local_tag) => in_dialog(inner, req, package, local_tag, expires, now).await,
     }
 }
 
-fn initial(
+async fn initial(
     inner: &Arc<Inner>,
     req: SubscribeRequest,
     package: Package,
@@ -74,15 +74,14 @@ fn initial(
     let local_tag = new_tag();
     let cell = inner.presentity(&req.presentity);
     let result = {
-        let mut p = lock(&cell);
+        let mut p = cell.lock().await;
         if package == Package::Presence
             && expires != 0
             && p.subscriptions.len() >= inner.config.max_watchers_per_presentity
         {
             Err(PresenceError::Forbidden("too many watchers".into()))
         } else {
-            create(inner, &mut p, &req, package, &local_tag, expires, now);
-            Ok(())
+            create(inner, &mut p, &req, package, &local_tag, expires, now).await
         }
     };
     drop(cell);
@@ -90,10 +89,10 @@ fn initial(
     result.map(|_| SubscribeOk { local_tag, expires })
 }
 
-/// Creates the subscription and queues its first NOTIFY (RFC 6665
-/// §4.2.1.2). With `expires == 0` it is a fetch: one NOTIFY with the
+/// Creates the subscription, stores it, and queues its first NOTIFY (RFC
+/// 6665 §4.2.1.2). With `expires == 0` it is a fetch: one NOTIFY with the
 /// current state, terminated, and nothing kept.
-fn create(
+async fn create(
     inner: &Arc<Inner>,
     p: &mut Presentity,
     req: &SubscribeRequest,
@@ -101,35 +100,33 @@ fn create(
     local_tag: &str,
     expires: u32,
     now: UnixTime,
-) {
+) -> Result<(), PresenceError> {
     let authorization = authorize(inner, &req.presentity, &req.watcher, package);
-    let id = SubscriptionId(rand::random::<u64>());
-    let dialog = DialogKey {
+    let record = SubscriptionRecord {
+        id: rand::random::<u64>(),
+        package: package.name().to_string(),
+        event_id: req.event_id.clone(),
+        watcher: req.watcher.to_string(),
+        watcher_display: display_name(&req.dialog.remote_uri),
         call_id: req.dialog.call_id.clone(),
         remote_tag: req.dialog.remote_tag.clone(),
         local_tag: local_tag.to_string(),
-        event: package.name().to_string(),
-        event_id: req.event_id.clone(),
-    };
-    let event_header = match &req.event_id {
-        Some(id) => format!("{};id={}", package.name(), id),
-        None => package.name().to_string(),
-    };
-    let out = DialogOut {
+        remote_uri: req.dialog.remote_uri.clone(),
+        local_uri: req.dialog.local_uri.clone(),
         remote_target: req.dialog.remote_target.clone(),
-        from: format!("{};tag={}", req.dialog.local_uri, local_tag),
-        to: req.dialog.remote_uri.clone(),
-        call_id: req.dialog.call_id.clone(),
         route_set: req.dialog.route_set.clone(),
-        event: event_header,
-        package,
-        presentity: req.presentity.clone(),
         flow: req.flow.clone(),
+        connection: req.connection,
+        created_at: now,
+        expires_at: now.plus_secs(u64::from(expires)),
+        pending: authorization == Authorization::Pending,
+        last_event: "subscribe".into(),
+        notify_cseq: 0,
+        winfo_version: 0,
     };
-    let notifier = Notifier::spawn(Arc::downgrade(inner), Arc::clone(&inner.delivery), id, out);
-    let expires_at = now.plus_secs(u64::from(expires));
     let body = first_body(p, package, now);
     if expires == 0 {
+        let notifier = spawn_notifier(inner, &p.aor, &record, package);
         notifier.push(
             Some(NotifyState::Terminated {
                 reason: Some("timeout"),
@@ -137,36 +134,124 @@ fn create(
             }),
             Some(body),
         );
-        return;
+        return Ok(());
     }
-    notifier.push(Some(state_of(authorization, expires_at)), Some(body));
-    let flow = req.connection.then(|| req.flow.clone());
-    let subscription = Subscription {
-        id,
-        package,
-        watcher: req.watcher.clone(),
-        watcher_display: display_name(&req.dialog.remote_uri),
-        dialog: dialog.clone(),
-        created_at: now,
-        expires_at,
-        authorization,
-        last_event: "subscribe",
-        flow: flow.clone(),
-        notifier,
-    };
+    // Stored before it is acknowledged.
+    inner
+        .store
+        .save_subscription(&p.aor, record.clone())
+        .await?;
+    let subscription = build(inner, &p.aor, record, package);
+    subscription.notifier.push(
+        Some(state_of(authorization, subscription.expires_at)),
+        Some(body),
+    );
     if package == Package::Presence {
         winfo::changed(
             p,
             vec![winfo::entry(&subscription, "subscribe", false, now)],
         );
     }
-    p.subscriptions.insert(id, subscription);
+    insert(inner, p, subscription);
+    Ok(())
+}
+
+fn spawn_notifier(
+    inner: &Arc<Inner>,
+    presentity: &Aor,
+    record: &SubscriptionRecord,
+    package: Package,
+) -> Notifier {
+    let event_header = match &record.event_id {
+        Some(id) => format!("{};id={}", package.name(), id),
+        None => package.name().to_string(),
+    };
+    let out = DialogOut {
+        remote_target: record.remote_target.clone(),
+        from: format!("{};tag={}", record.local_uri, record.local_tag),
+        to: record.remote_uri.clone(),
+        call_id: record.call_id.clone(),
+        route_set: record.route_set.clone(),
+        event: event_header,
+        package,
+        presentity: presentity.clone(),
+        flow: record.flow.clone(),
+        id: SubscriptionId(record.id),
+    };
+    Notifier::spawn(
+        Arc::downgrade(inner),
+        Arc::clone(&inner.delivery),
+        out,
+        if record.pending {
+            NotifyState::Pending {
+                expires_at: record.expires_at,
+            }
+        } else {
+            NotifyState::Active {
+                expires_at: record.expires_at,
+            }
+        },
+        record.notify_cseq,
+        record.winfo_version,
+    )
+}
+
+/// The in-memory subscription for a stored record, with its notifier.
+fn build(
+    inner: &Arc<Inner>,
+    presentity: &Aor,
+    record: SubscriptionRecord,
+    package: Package,
+) -> Subscription {
+    let notifier = spawn_notifier(inner, presentity, &record, package);
+    let watcher = record
+        .watcher
+        .parse::<Aor>()
+        .unwrap_or_else(|_| presentity.clone());
+    Subscription {
+        id: SubscriptionId(record.id),
+        package,
+        watcher,
+        watcher_display: record.watcher_display.clone(),
+        dialog: DialogKey {
+            call_id: record.call_id.clone(),
+            remote_tag: record.remote_tag.clone(),
+            local_tag: record.local_tag.clone(),
+            event: package.name().to_string(),
+            event_id: record.event_id.clone(),
+        },
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        authorization: if record.pending {
+            Authorization::Pending
+        } else {
+            Authorization::Active
+        },
+        last_event: winfo::event_name(&record.last_event),
+        flow: record.connection.then(|| record.flow.clone()),
+        notifier,
+        record,
+    }
+}
+
+fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
     inner.index(
-        expires_at,
-        Item::Subscription(p.aor.clone(), id),
-        flow.as_ref(),
+        s.expires_at,
+        Item::Subscription(p.aor.clone(), s.id),
+        s.flow.as_ref(),
     );
-    lock(&inner.dialogs).insert(dialog, (p.aor.clone(), id));
+    lock(&inner.dialogs).insert(s.dialog.clone(), (p.aor.clone(), s.id));
+    p.subscriptions.insert(s.id, s);
+}
+
+/// Rebuilds a stored subscription on start; its first NOTIFY waits for the
+/// next change or refresh (the watcher already has the last state).
+pub(crate) fn restore(inner: &Arc<Inner>, p: &mut Presentity, record: SubscriptionRecord) {
+    let Some(package) = Package::parse(&record.package) else {
+        return;
+    };
+    let subscription = build(inner, &p.aor, record, package);
+    insert(inner, p, subscription);
 }
 
 fn first_body(p: &Presentity, package: Package, now: UnixTime) -> Body {
@@ -202,7 +287,7 @@ fn display_name(from: &str) -> Option<String> {
     Some(rest[..end].to_string()).filter(|s| !s.is_empty())
 }
 
-fn in_dialog(
+async fn in_dialog(
     inner: &Arc<Inner>,
     req: SubscribeRequest,
     package: Package,
@@ -225,28 +310,20 @@ fn in_dialog(
         return Err(PresenceError::NoSuchSubscription);
     };
     let result = {
-        let mut p = lock(&cell);
-        if !p.subscriptions.contains_key(&id) {
-            Err(PresenceError::NoSuchSubscription)
-        } else if expires == 0 {
-            // Unsubscribe (§4.2.1.4): a final NOTIFY, then gone.
-            let reason = if p.subscriptions.get(&id).map(|s| s.authorization)
-                == Some(Authorization::Pending)
-            {
-                "giveup"
-            } else {
-                "timeout"
-            };
-            end(inner, &mut p, id, None, reason, now);
-            Ok(())
-        } else {
-            if let Some(s) = p.subscriptions.get(&id) {
-                if !req.dialog.remote_target.is_empty() {
-                    s.notifier.retarget(req.dialog.remote_target.clone());
-                }
+        let mut p = cell.lock().await;
+        match p.subscriptions.get(&id).map(|s| s.authorization) {
+            None => Err(PresenceError::NoSuchSubscription),
+            Some(authorization) if expires == 0 => {
+                // Unsubscribe (§4.2.1.4): a final NOTIFY, then gone.
+                let event = if authorization == Authorization::Pending {
+                    "giveup"
+                } else {
+                    "timeout"
+                };
+                end(inner, &mut p, id, None, event, now).await;
+                Ok(())
             }
-            refresh(inner, &mut p, id, expires, now);
-            Ok(())
+            Some(_) => refresh(inner, &mut p, id, &req.dialog.remote_target, expires, now).await,
         }
     };
     drop(cell);
@@ -254,36 +331,51 @@ fn in_dialog(
     result.map(|_| SubscribeOk { local_tag, expires })
 }
 
-fn refresh(
+async fn refresh(
     inner: &Arc<Inner>,
     p: &mut Presentity,
     id: SubscriptionId,
+    new_target: &str,
     expires: u32,
     now: UnixTime,
-) {
-    let body_package = p.subscriptions.get(&id).map(|s| s.package);
-    let Some(package) = body_package else {
-        return;
+) -> Result<(), PresenceError> {
+    let Some(s) = p.subscriptions.get(&id) else {
+        return Err(PresenceError::NoSuchSubscription);
     };
-    let body = first_body(p, package, now);
+    let mut record = s.record.clone();
+    record.expires_at = now.plus_secs(u64::from(expires));
+    // RFC 6665 §4.1.2.1: SUBSCRIBE is a target refresh request.
+    if !new_target.is_empty() {
+        record.remote_target = new_target.to_string();
+    }
+    inner
+        .store
+        .save_subscription(&p.aor, record.clone())
+        .await?;
+
+    let body = first_body(p, s.package, now);
     let aor = p.aor.clone();
     let Some(s) = p.subscriptions.get_mut(&id) else {
-        return;
+        return Err(PresenceError::NoSuchSubscription);
     };
-    let old = s.expires_at;
-    s.expires_at = now.plus_secs(u64::from(expires));
-    inner.unindex(old, &Item::Subscription(aor.clone(), id), None);
+    if record.remote_target != s.record.remote_target {
+        s.notifier.retarget(record.remote_target.clone());
+    }
+    inner.unindex(s.expires_at, &Item::Subscription(aor.clone(), id), None);
+    s.expires_at = record.expires_at;
+    s.record = record;
     inner.index(s.expires_at, Item::Subscription(aor, id), None);
     // RFC 6665 §4.2.1.2: a refresh is answered with a NOTIFY of the current state.
     s.notifier
         .push(Some(state_of(s.authorization, s.expires_at)), Some(body));
+    Ok(())
 }
 
 /// Removes a subscription and queues its final NOTIFY (terminated, with
 /// `reason` when there is one; a notifier whose NOTIFY already failed has
 /// stopped and sends nothing). Watcher-info subscribers hear about it with
 /// `winfo_event`.
-fn end(
+async fn end(
     inner: &Arc<Inner>,
     p: &mut Presentity,
     id: SubscriptionId,
@@ -291,6 +383,10 @@ fn end(
     winfo_event: &'static str,
     now: UnixTime,
 ) {
+    if let Err(e) = inner.store.delete_subscription(&p.aor, id.0).await {
+        // Ended for the watcher regardless; the stored copy ends at its expiry.
+        tracing::warn!(aor = %p.aor, error = %e, "ended subscription not deleted from store");
+    }
     let Some(s) = p.subscriptions.remove(&id) else {
         return;
     };
@@ -313,7 +409,7 @@ fn end(
 }
 
 /// Queues a new composed document to every authorized presence watcher.
-pub(crate) fn notify_presence_watchers(_inner: &Arc<Inner>, p: &Presentity, xml: Arc<str>) {
+pub(crate) fn notify_presence_watchers(p: &Presentity, xml: Arc<str>) {
     for s in p.subscriptions.values() {
         if s.package == Package::Presence && s.authorization == Authorization::Active {
             s.notifier
@@ -324,45 +420,43 @@ pub(crate) fn notify_presence_watchers(_inner: &Arc<Inner>, p: &Presentity, xml:
 
 /// Expiry (called by the sweeper): ends the subscription with
 /// terminated;reason=timeout if it is still due.
-pub(crate) fn expire(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId, now: UnixTime) {
-    with_presentity(inner, aor, |p| {
+pub(crate) async fn expire(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId, now: UnixTime) {
+    let Some(cell) = inner.existing(aor) else {
+        return;
+    };
+    {
+        let mut p = cell.lock().await;
         if p.subscriptions
             .get(&id)
             .is_some_and(|s| s.expires_at <= now)
         {
-            end(inner, p, id, Some("timeout"), "timeout", now);
+            end(inner, &mut p, id, Some("timeout"), "timeout", now).await;
         }
-    });
+    }
+    drop(cell);
+    inner.forget_if_empty(aor);
 }
 
 /// The watcher's connection closed: its NOTIFYs cannot arrive, so the
 /// subscription ends at once. The final NOTIFY attempt fails fast on the
 /// closed flow and lets the notifier task finish.
-pub(crate) fn flow_gone(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId) {
-    with_presentity(inner, aor, |p| {
-        end(
-            inner,
-            p,
-            id,
-            Some("deactivated"),
-            "deactivated",
-            UnixTime::now(),
-        );
-    });
+pub(crate) async fn flow_gone(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId) {
+    end_now(inner, aor, id, Some("deactivated")).await;
 }
 
 /// A NOTIFY failed (481, timeout, error): the watcher is gone.
-pub(crate) fn notify_failed(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId) {
-    with_presentity(inner, aor, |p| {
-        end(inner, p, id, None, "deactivated", UnixTime::now());
-    });
+pub(crate) async fn notify_failed(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId) {
+    end_now(inner, aor, id, None).await;
 }
 
-fn with_presentity(inner: &Arc<Inner>, aor: &Aor, f: impl FnOnce(&mut Presentity)) {
+async fn end_now(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId, reason: Option<&'static str>) {
     let Some(cell) = inner.existing(aor) else {
         return;
     };
-    f(&mut lock(&cell));
+    {
+        let mut p = cell.lock().await;
+        end(inner, &mut p, id, reason, "deactivated", UnixTime::now()).await;
+    }
     drop(cell);
     inner.forget_if_empty(aor);
 }

@@ -51,7 +51,11 @@ fn service(
         status: Mutex::new(200),
         delay,
     });
-    let svc = PresenceService::new(recorder.clone(), PresenceConfig::default());
+    let svc = PresenceService::new(
+        Arc::new(store::MemoryStore::new()),
+        recorder.clone(),
+        PresenceConfig::default(),
+    );
     (svc, recorder, rx)
 }
 
@@ -142,7 +146,7 @@ async fn entity_tags_refresh_modify_remove() {
         .await
         .unwrap();
     assert_eq!(removed.etag, None);
-    assert_eq!(svc.counts(), (0, 0));
+    assert_eq!(svc.counts().await, (0, 0));
 }
 
 #[tokio::test]
@@ -163,7 +167,7 @@ async fn rejected_publications_change_nothing() {
         short,
         Err(PresenceError::IntervalTooBrief { min_expires: 60 })
     );
-    assert_eq!(svc.counts(), (0, 0));
+    assert_eq!(svc.counts().await, (0, 0));
 }
 
 #[tokio::test]
@@ -208,7 +212,7 @@ async fn a_481_ends_the_subscription() {
     next(&mut rx).await;
     // The subscription goes away once its NOTIFY failed.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while svc.counts().1 != 0 {
+    while svc.counts().await.1 != 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "subscription still held"
@@ -235,4 +239,45 @@ async fn refresh_of_unknown_dialog_is_481() {
         svc.subscribe(req).await,
         Err(PresenceError::NoSuchSubscription)
     );
+}
+
+#[tokio::test]
+async fn state_and_cseq_survive_a_restart_through_the_store() {
+    let shared: Arc<dyn store::Store> = Arc::new(store::MemoryStore::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let recorder = Arc::new(Recorder {
+        tx,
+        status: Mutex::new(200),
+        delay: Duration::ZERO,
+    });
+    let before = PresenceService::new(shared.clone(), recorder.clone(), PresenceConfig::default());
+    before.subscribe(subscribe("c4")).await.unwrap();
+    assert_eq!(next(&mut rx).await.cseq, 1);
+    let published = before
+        .publish(publish(pidf("open", "before"), None, Some(600)))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await.cseq, 2);
+
+    // A new process over the same store: the publication and the
+    // subscription come back, and the next NOTIFY continues the CSeq.
+    let after = PresenceService::new(shared, recorder, PresenceConfig::default());
+    assert_eq!(after.restore().await.unwrap(), 1);
+    assert_eq!(after.counts().await, (1, 1));
+    let modified = after
+        .publish(publish(
+            pidf("closed", "after"),
+            published.etag.as_ref(),
+            Some(600),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        modified.etag.is_some(),
+        "the stored entity tag is still valid"
+    );
+    let notify = next(&mut rx).await;
+    assert_eq!(notify.cseq, 3);
+    let body = String::from_utf8_lossy(&notify.body);
+    assert!(body.contains("after"), "{body} {:?}", notify.headers);
 }

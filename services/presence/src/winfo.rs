@@ -115,3 +115,23 @@ pub(crate) fn document(
     };
     info.to_xml()
 }
+
+/// The static name of a stored RFC 3857 event (unknown ones read as
+/// `subscribe`).
+pub(crate) fn event_name(stored: &str) -> &'static str {
+    const EVENTS: &[&str] = &[
+        "subscribe",
+        "approved",
+        "deactivated",
+        "probation",
+        "rejected",
+        "timeout",
+        "giveup",
+        "noresource",
+    ];
+    EVENTS
+        .iter()
+        .find(|e| **e == stored)
+        .copied()
+        .unwrap_or("subscribe")
+}

@@ -4,7 +4,10 @@
 
 use sip::Aor;
 
-use crate::{Binding, FlowToken, MessageId, Store, StoreError, StoredMessage, UnixTime};
+use crate::{
+    Binding, FlowToken, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
+    SubscriptionRecord, UnixTime,
+};
 
 fn aor(s: &str) -> Aor {
     s.parse().expect("test AOR")
@@ -42,6 +45,7 @@ pub async fn run_all(store: &dyn Store) {
     bindings_expire(store).await;
     queue_in_order_and_removal(store).await;
     queue_limit_and_expiry(store).await;
+    presence_records(store).await;
 }
 
 async fn bindings_replace_with_version(store: &dyn Store) {
@@ -127,4 +131,59 @@ async fn queue_limit_and_expiry(store: &dyn Store) {
     let queued = store.queued_messages(&a, UnixTime(200)).await.unwrap();
     let bodies: Vec<_> = queued.iter().map(|m| m.body.as_slice()).collect();
     assert_eq!(bodies, vec![&b"keep"[..], b"yes"]);
+}
+
+async fn presence_records(store: &dyn Store) {
+    let a = aor("sip:pres@example.com");
+    let publication = PublicationRecord {
+        etag: "e1".into(),
+        body: b"<presence/>".to_vec(),
+        order: 1,
+        expires_at: UnixTime(500),
+        flow: None,
+    };
+    store
+        .save_publication(&a, publication.clone())
+        .await
+        .unwrap();
+    let subscription = SubscriptionRecord {
+        id: 7,
+        package: "presence".into(),
+        event_id: None,
+        watcher: "sip:w@example.com".into(),
+        watcher_display: Some("W".into()),
+        call_id: "c".into(),
+        remote_tag: "r".into(),
+        local_tag: "l".into(),
+        remote_uri: "<sip:w@example.com>;tag=r".into(),
+        local_uri: "<sip:pres@example.com>".into(),
+        remote_target: "sip:w@127.0.0.1:5070".into(),
+        route_set: vec!["<sip:proxy;lr>".into()],
+        flow: FlowToken("udp/x".into()),
+        connection: false,
+        created_at: UnixTime(100),
+        expires_at: UnixTime(700),
+        pending: false,
+        last_event: "subscribe".into(),
+        notify_cseq: 1,
+        winfo_version: 0,
+    };
+    store
+        .save_subscription(&a, subscription.clone())
+        .await
+        .unwrap();
+    store.save_notify_counters(&a, 7, 5, 2).await.unwrap();
+    // Counters of a subscription that is not there change nothing.
+    store.save_notify_counters(&a, 8, 9, 9).await.unwrap();
+    assert_eq!(store.presentities().await.unwrap(), vec![a.clone()]);
+    let (pubs, subs) = store.presence_state(&a).await.unwrap();
+    assert_eq!(pubs, vec![publication]);
+    assert_eq!(subs.len(), 1);
+    assert_eq!((subs[0].notify_cseq, subs[0].winfo_version), (5, 2));
+    assert_eq!(subs[0].route_set, subscription.route_set);
+    store.delete_publication(&a, "e1").await.unwrap();
+    store.delete_subscription(&a, 7).await.unwrap();
+    store.delete_subscription(&a, 7).await.unwrap();
+    assert_eq!(store.presence_state(&a).await.unwrap(), (vec![], vec![]));
+    assert!(store.presentities().await.unwrap().is_empty());
 }

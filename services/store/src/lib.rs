@@ -17,7 +17,9 @@ mod memory;
 mod model;
 
 pub use memory::MemoryStore;
-pub use model::{Binding, FlowToken, MessageId, StoredMessage, UnixTime};
+pub use model::{
+    Binding, FlowToken, MessageId, PublicationRecord, StoredMessage, SubscriptionRecord, UnixTime,
+};
 
 use async_trait::async_trait;
 use sip::Aor;
@@ -78,6 +80,46 @@ pub trait Store: Send + Sync + 'static {
     /// message that is not there is not an error (delivery is at least once
     /// from the store's view; the messaging service serializes per AOR).
     async fn remove_message(&self, aor: &Aor, id: MessageId) -> Result<(), StoreError>;
+
+    /// Writes (creates or replaces) a publication of `presentity`.
+    async fn save_publication(
+        &self,
+        presentity: &Aor,
+        record: PublicationRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a publication; deleting one that is not there is not an error.
+    async fn delete_publication(&self, presentity: &Aor, etag: &str) -> Result<(), StoreError>;
+
+    /// Writes (creates or replaces) a subscription to `presentity`.
+    async fn save_subscription(
+        &self,
+        presentity: &Aor,
+        record: SubscriptionRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Records the last NOTIFY CSeq and next winfo version of a
+    /// subscription (no-op if it is gone), so they survive a restart.
+    async fn save_notify_counters(
+        &self,
+        presentity: &Aor,
+        id: u64,
+        notify_cseq: u32,
+        winfo_version: u32,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a subscription; deleting one that is not there is not an error.
+    async fn delete_subscription(&self, presentity: &Aor, id: u64) -> Result<(), StoreError>;
+
+    /// Everything stored for `presentity`, expired records included (the
+    /// presence service expires them itself, with the NOTIFYs that go with it).
+    async fn presence_state(
+        &self,
+        presentity: &Aor,
+    ) -> Result<(Vec<PublicationRecord>, Vec<SubscriptionRecord>), StoreError>;
+
+    /// Every presentity with stored presence state (to restore on start).
+    async fn presentities(&self) -> Result<Vec<Aor>, StoreError>;
 }
 
 #[cfg(test)]

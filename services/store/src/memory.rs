@@ -2,22 +2,38 @@
 //! every operation is short and per-AOR, so contention is not a concern at
 //! the rates one process serves.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use sip::Aor;
 
-use crate::{Binding, BindingSet, MessageId, Store, StoreError, StoredMessage, UnixTime};
+use crate::{
+    Binding, BindingSet, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
+    SubscriptionRecord, UnixTime,
+};
 
 #[derive(Default)]
 struct Inner {
     bindings: HashMap<Aor, (u64, Vec<Binding>)>,
     queues: HashMap<Aor, Vec<StoredMessage>>,
+    presence: HashMap<Aor, PresenceRecords>,
     next_message_id: u64,
     /// Versions come from one counter so a deleted-then-recreated set never
     /// repeats a version a reader may still hold.
     next_version: u64,
+}
+
+#[derive(Default)]
+struct PresenceRecords {
+    publications: BTreeMap<String, PublicationRecord>,
+    subscriptions: BTreeMap<u64, SubscriptionRecord>,
+}
+
+impl PresenceRecords {
+    fn is_empty(&self) -> bool {
+        self.publications.is_empty() && self.subscriptions.is_empty()
+    }
 }
 
 /// Keeps everything in process memory; lost on exit.
@@ -117,5 +133,95 @@ impl Store for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn save_publication(
+        &self,
+        presentity: &Aor,
+        record: PublicationRecord,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .presence
+            .entry(presentity.clone())
+            .or_default()
+            .publications
+            .insert(record.etag.clone(), record);
+        Ok(())
+    }
+
+    async fn delete_publication(&self, presentity: &Aor, etag: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(records) = inner.presence.get_mut(presentity) {
+            records.publications.remove(etag);
+            if records.is_empty() {
+                inner.presence.remove(presentity);
+            }
+        }
+        Ok(())
+    }
+
+    async fn save_subscription(
+        &self,
+        presentity: &Aor,
+        record: SubscriptionRecord,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .presence
+            .entry(presentity.clone())
+            .or_default()
+            .subscriptions
+            .insert(record.id, record);
+        Ok(())
+    }
+
+    async fn save_notify_counters(
+        &self,
+        presentity: &Aor,
+        id: u64,
+        notify_cseq: u32,
+        winfo_version: u32,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(record) = inner
+            .presence
+            .get_mut(presentity)
+            .and_then(|r| r.subscriptions.get_mut(&id))
+        {
+            record.notify_cseq = notify_cseq;
+            record.winfo_version = winfo_version;
+        }
+        Ok(())
+    }
+
+    async fn delete_subscription(&self, presentity: &Aor, id: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(records) = inner.presence.get_mut(presentity) {
+            records.subscriptions.remove(&id);
+            if records.is_empty() {
+                inner.presence.remove(presentity);
+            }
+        }
+        Ok(())
+    }
+
+    async fn presence_state(
+        &self,
+        presentity: &Aor,
+    ) -> Result<(Vec<PublicationRecord>, Vec<SubscriptionRecord>), StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .presence
+            .get(presentity)
+            .map(|r| {
+                (
+                    r.publications.values().cloned().collect(),
+                    r.subscriptions.values().cloned().collect(),
+                )
+            })
+            .unwrap_or_default())
+    }
+
+    async fn presentities(&self) -> Result<Vec<Aor>, StoreError> {
+        Ok(self.lock().presence.keys().cloned().collect())
     }
 }

@@ -78,3 +78,52 @@ pub struct StoredMessage {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
+
+/// One RFC 3903 publication as the store keeps it: the PIDF body as
+/// received (re-parsed on load), with what orders and ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicationRecord {
+    pub etag: String,
+    pub body: Vec<u8>,
+    /// Arrival order within the presentity (newest wins composition).
+    pub order: u64,
+    pub expires_at: UnixTime,
+    /// The connection it came over, when it should end with it.
+    pub flow: Option<FlowToken>,
+}
+
+/// One RFC 6665 subscription as the store keeps it: enough to rebuild the
+/// dialog and go on notifying after a restart or a change of owner, with
+/// the NOTIFY CSeq and watcher-info version so neither goes backwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    pub id: u64,
+    /// `presence` or `presence.winfo`.
+    pub package: String,
+    pub event_id: Option<String>,
+    /// The watcher's AOR.
+    pub watcher: String,
+    pub watcher_display: Option<String>,
+    pub call_id: String,
+    pub remote_tag: String,
+    pub local_tag: String,
+    /// From of the SUBSCRIBE (the watcher, with its tag).
+    pub remote_uri: String,
+    /// To of the SUBSCRIBE without tag (the presentity).
+    pub local_uri: String,
+    pub remote_target: String,
+    pub route_set: Vec<String>,
+    pub flow: FlowToken,
+    /// Whether `flow` is a connection (the subscription ends with it).
+    pub connection: bool,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Waiting for authorization (RFC 6665 pending).
+    pub pending: bool,
+    /// Last RFC 3857 event of this watcher.
+    pub last_event: String,
+    /// Last NOTIFY CSeq sent in this dialog.
+    pub notify_cseq: u32,
+    /// Next watcher-info document version (presence.winfo only).
+    pub winfo_version: u32,
+}
