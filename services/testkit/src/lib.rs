@@ -29,6 +29,7 @@
 //! ```
 
 mod herald;
+pub mod presence;
 mod redis;
 mod sipp;
 mod ua;
