@@ -19,6 +19,10 @@ pub struct OutboundRequest {
     pub to: String,
     pub call_id: String,
     pub cseq: u32,
+    /// Vias to keep below ours, top first: the sender's, when Herald
+    /// relays a request as a proxy (RFC 3261 §16.6 step 8), so loops show
+    /// and the path stays visible. Empty for requests Herald originates.
+    pub relayed_vias: Vec<String>,
     /// Route set, in order (empty outside a dialog).
     pub route: Vec<String>,
     pub content_type: Option<String>,

@@ -97,6 +97,9 @@ pub struct PageMessage {
     pub body: Bytes,
     /// Max-Forwards left for the delivery leg (received minus one).
     pub max_forwards: u8,
+    /// The request's Via values, top first (kept below Herald's own on a
+    /// live delivery).
+    pub vias: Vec<String>,
 }
 
 /// How a MESSAGE was handled.

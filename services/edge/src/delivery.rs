@@ -54,6 +54,9 @@ impl Edge {
                 flow.transport.via_name()
             ),
         );
+        for via in &out.relayed_vias {
+            h.push(HeaderName::Via, via.as_str());
+        }
         h.push(HeaderName::MaxForwards, out.max_forwards.to_string());
         for route in &out.route {
             h.push(HeaderName::Route, route.as_str());

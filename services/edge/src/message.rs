@@ -77,6 +77,11 @@ impl Edge {
                 .collect(),
             body: request.body.clone(),
             max_forwards,
+            vias: request
+                .headers
+                .vias()
+                .map(|v| v.iter().map(|via| via.to_string()).collect())
+                .unwrap_or_default(),
         };
         match services.messaging.message(message).await {
             Ok(MessageOutcome::Delivered { status }) => self.reply(request, status),

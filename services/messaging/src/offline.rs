@@ -112,6 +112,7 @@ fn stored_request(message: &StoredMessage) -> OutboundRequest {
         to: message.to.clone(),
         call_id: format!("{:016x}@herald", rand::random::<u64>()),
         cseq: 1,
+        relayed_vias: Vec::new(),
         route: Vec::new(),
         content_type: message.content_type.clone(),
         headers,

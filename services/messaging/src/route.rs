@@ -18,9 +18,9 @@ pub(crate) enum ForkResult {
     Unreachable,
 }
 
-/// The MESSAGE as sent to a contact of a recipient that is online now:
-/// same dialog identifiers as the sender's request so the recipient can
-/// recognise a repeat.
+/// The MESSAGE as relayed to a contact of a recipient that is online now,
+/// as a stateful proxy relays it (RFC 3428 §4): the sender's Vias below
+/// ours, the same identifiers, one hop less.
 pub(crate) fn live_request(message: &PageMessage) -> OutboundRequest {
     OutboundRequest {
         method: Method::Message,
@@ -29,6 +29,7 @@ pub(crate) fn live_request(message: &PageMessage) -> OutboundRequest {
         to: message.to.clone(),
         call_id: message.call_id.clone(),
         cseq: message.cseq,
+        relayed_vias: message.vias.clone(),
         route: Vec::new(),
         content_type: message.content_type.clone(),
         headers: message.headers.clone(),

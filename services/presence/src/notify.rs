@@ -240,6 +240,7 @@ async fn run(
             to: dialog.to.clone(),
             call_id: dialog.call_id.clone(),
             cseq,
+            relayed_vias: Vec::new(),
             route: dialog.route_set.clone(),
             content_type: body
                 .as_ref()
