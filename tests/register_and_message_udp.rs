@@ -121,3 +121,36 @@ fn message_goes_to_the_registered_contact_address() -> Result<()> {
     registrar_client.expect_nothing(QUIET)?;
     Ok(())
 }
+
+#[test]
+fn message_forks_to_every_contact_and_the_first_2xx_answers_once() -> Result<()> {
+    // RFC 3428 §7 with RFC 3261 §16.7: delivered to each of Bob's
+    // devices; the first 2xx is the sender's answer (200), later ones are
+    // not passed on.
+    let herald = Herald::start(&[])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let mut phone = herald.udp_ua("bob")?;
+    let mut laptop = herald.tcp_ua("bob")?;
+    assert_eq!(phone.register(3600)?.status, 200);
+    assert_eq!(laptop.register(3600)?.status, 200);
+
+    let msg = alice.message_request(&phone.aor(), "text/plain", "to all of you");
+    alice.send(&msg)?;
+    let on_phone = phone.recv_request(&Method::Message, secs(5))?;
+    let on_laptop = laptop.recv_request(&Method::Message, secs(5))?;
+    for got in [&on_phone, &on_laptop] {
+        assert_eq!(&got.body[..], b"to all of you");
+    }
+    herald_tests::assert_delivered(&msg, &on_phone, &phone.contact_uri(), herald.udp, "UDP")?;
+    herald_tests::assert_delivered(&msg, &on_laptop, &laptop.contact_uri(), herald.tcp, "TCP")?;
+
+    phone.respond(&on_phone, 200)?;
+    let answer = alice.recv_response(&msg, secs(5))?;
+    assert_eq!(answer.status, 200);
+    laptop.respond(&on_laptop, 200)?;
+    // The laptop's late 200 is not a second answer for Alice.
+    alice.expect_nothing(QUIET)?;
+    phone.expect_nothing(QUIET)?;
+    laptop.expect_nothing(QUIET)?;
+    Ok(())
+}
