@@ -4,13 +4,15 @@
 //! and, with the default --publication-on-close expire, the publications
 //! made over it end too, so watchers see the state without them. With
 //! --publication-on-close keep the publications stay until they expire.
+//! A client that reconnects and refreshes over the new connection takes
+//! its publication and subscription along.
 
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 use herald_tests::QUIET;
 use pidf::{BasicStatus, WatcherEvent, WatcherStatus};
-use testkit::presence::{basic_by_tuple, pidf_tuple, Notify, PRESENCE, PRESENCE_WINFO};
+use testkit::presence::{basic_by_tuple, etag, pidf_tuple, Notify, PRESENCE, PRESENCE_WINFO};
 use testkit::{secs, Herald};
 
 fn ok(r: &sip::Response, what: &str) -> Result<()> {
@@ -158,6 +160,73 @@ fn publication_on_close_keep_leaves_the_publication() -> Result<()> {
         tuples(&fetched)? == [("phone".to_string(), Some(BasicStatus::Open))],
         "the publication outlives its connection:\n{}",
         fetched.body_text()
+    );
+    Ok(())
+}
+
+/// A client that reconnects (RFC 5626 style: a new connection, then a
+/// refresh over it) moves its publication to the new connection: the
+/// old one closing no longer withdraws it.
+#[test]
+fn publication_refreshed_over_a_new_connection_survives_the_old_one() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let mut old = herald.tcp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    let alice = old.aor();
+    let r = old.publish(&pidf_tuple(&alice, "phone", "open", None), 600)?;
+    ok(&r, "PUBLISH over the first connection")?;
+    let tag = etag(&r)?;
+    let (mut dialog, _) = bob.watch(&alice, PRESENCE, 600, secs(5))?;
+
+    let mut new = herald.tcp_ua("alice")?;
+    ok(
+        &new.publish_refresh(&tag, 600)?,
+        "refresh over the new connection",
+    )?;
+    old.close();
+    bob.expect_nothing(QUIET)
+        .context("the refreshed publication lives on the new connection now")?;
+    let fetched = bob.fetch(&alice, PRESENCE, secs(5))?;
+    ensure!(
+        tuples(&fetched)? == [("phone".to_string(), Some(BasicStatus::Open))],
+        "{}",
+        fetched.body_text()
+    );
+
+    new.close();
+    let n = bob.recv_notify(&mut dialog, secs(2))?;
+    ensure!(n.is_offline()?, "{}", n.body_text());
+    Ok(())
+}
+
+/// The same for a subscription: refreshed over a new connection (with the
+/// new connection's Contact, RFC 6665 §4.1.2.1 target refresh), its
+/// NOTIFYs go over the new connection, and the old one closing does not
+/// end it.
+#[test]
+fn subscription_refreshed_over_a_new_connection_follows_it() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let mut old = herald.tcp_ua("bob")?;
+    let (mut dialog, _) = old.watch(&alice.aor(), PRESENCE, 600, secs(5))?;
+
+    let mut new = herald.tcp_ua("bob")?;
+    let refresh = new.subscribe_in_dialog_request(&mut dialog, 600);
+    let r = new.transact(&refresh)?;
+    ok(&r, "refresh over the new connection")?;
+    new.recv_notify(&mut dialog, secs(5))
+        .context("the refresh's NOTIFY must come over the connection the refresh came on")?;
+
+    old.close();
+    let r = alice.publish(&pidf_tuple(&alice.aor(), "t", "open", None), 600)?;
+    ok(&r, "PUBLISH")?;
+    let n = new
+        .recv_notify(&mut dialog, secs(5))
+        .context("closing the abandoned connection must not end the refreshed subscription")?;
+    ensure!(
+        tuples(&n)? == [("t".to_string(), Some(BasicStatus::Open))],
+        "{}",
+        n.body_text()
     );
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! SIP-If-Match and get a fresh one, and a tag that was replaced or
 //! removed is 412. Every refused PUBLISH (412, 489, 423, 415, 400) must
 //! leave the published state as it was: a watcher gets no NOTIFY and a
-//! later fetch shows the old document.
+//! later fetch shows the old document. A publication nobody refreshes
+//! ends at its Expires, and its tag is then 412 too.
 
 use std::collections::BTreeMap;
 
@@ -341,5 +342,92 @@ fn initial_publish_without_body_is_400() -> Result<()> {
         "a 400 PUBLISH stores nothing:\n{}",
         fetched.body_text()
     );
+    Ok(())
+}
+
+#[test]
+fn expired_publication_is_withdrawn_and_its_tag_is_412() -> Result<()> {
+    let herald = Herald::start(&["--publish-min-expires", "1"])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    let mut dialog = bob_watches(&mut bob, &alice.aor())?;
+
+    let r = alice.publish(&pidf_tuple(&alice.aor(), "phone", "open", None), 2)?;
+    expect_status(&r, 200, "PUBLISH for 2 s")?;
+    ensure!(expires(&r)? == 2, "Expires {}", expires(&r)?);
+    let tag = etag(&r)?;
+    bob.recv_notify(&mut dialog, secs(5))?;
+
+    // Whole seconds and a quarter-second sweep: gone within about 3.3 s.
+    let n = bob
+        .recv_notify(&mut dialog, secs(6))
+        .context("an unrefreshed publication must end at its Expires")?;
+    ensure!(
+        n.is_offline()?,
+        "the watcher sees offline once the only publication expired:\n{}",
+        n.body_text()
+    );
+    let r = alice.publish_refresh(&tag, 60)?;
+    expect_status(
+        &r,
+        412,
+        "refresh of an expired publication (RFC 3903 §6 step 1)",
+    )?;
+    bob.expect_nothing(QUIET)?;
+    Ok(())
+}
+
+#[test]
+fn retransmitted_publish_is_one_publication() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    let mut dialog = bob_watches(&mut bob, &alice.aor())?;
+
+    // The same datagram again after its 200, as a UDP client whose 200
+    // was lost retransmits it (RFC 3261 §17.1.2.2): one transaction, so
+    // one publication and one tag.
+    let req = alice
+        .publish_request(Some(600))
+        .with_body(PIDF, pidf_tuple(&alice.aor(), "phone", "open", None));
+    alice.send(&req)?;
+    let first = alice.recv_response(&req, secs(5))?;
+    alice.send(&req)?;
+    let second = alice.recv_response(&req, secs(5))?;
+    expect_status(&first, 200, "PUBLISH")?;
+    ensure!(
+        etag(&second)? == etag(&first)?,
+        "a retransmission is answered with the same response, got tags {} and {}",
+        etag(&first)?,
+        etag(&second)?
+    );
+    bob.recv_notify(&mut dialog, secs(5))?;
+
+    // Removing that one publication leaves nothing.
+    expect_status(&alice.publish_remove(&etag(&first)?)?, 200, "remove")?;
+    let n = bob.recv_notify(&mut dialog, secs(5))?;
+    ensure!(
+        n.is_offline()?,
+        "a second publication was made from the retransmission:\n{}",
+        n.body_text()
+    );
+    Ok(())
+}
+
+#[test]
+fn content_type_parameters_and_case_do_not_matter() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let body = pidf_tuple(&alice.aor(), "phone", "open", None);
+    for ct in [
+        "application/pidf+xml;charset=UTF-8",
+        "Application/PIDF+XML",
+        "application/pidf+xml ; charset=\"utf-8\"",
+    ] {
+        let req = alice.publish_request(Some(600)).with_body(ct, &body);
+        let r = alice.transact(&req)?;
+        expect_status(&r, 200, &format!("PUBLISH with Content-Type: {ct}"))?;
+        expect_status(&alice.publish_remove(&etag(&r)?)?, 200, "remove")?;
+    }
     Ok(())
 }

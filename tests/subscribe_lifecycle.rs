@@ -508,3 +508,97 @@ fn notify_goes_to_the_contact_and_follows_a_refreshed_one() -> Result<()> {
     sender.expect_nothing(QUIET)?;
     Ok(())
 }
+
+#[test]
+fn event_id_is_echoed_and_part_of_the_subscription() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let alice = herald.udp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    let req = bob
+        .subscribe_request(&alice.aor(), PRESENCE, Some(600))
+        .set_header(HeaderName::Event, "presence;id=7");
+    let (ok, dialog) = bob.subscribe_with(&req)?;
+    ensure!(ok.status == 200, "{} {}", ok.status, ok.reason);
+    let mut dialog = dialog.context("dialog")?;
+    let n = bob.recv_notify(&mut dialog, secs(5))?;
+    let event = n.request.headers.event()?.context("Event")?;
+    ensure!(
+        event.package == PRESENCE && event.id.as_deref() == Some("7"),
+        "a NOTIFY carries the SUBSCRIBE's Event id (RFC 6665 §8.2.1), got {event}"
+    );
+
+    // Without the id it is another subscription, which this dialog lacks.
+    let r = bob.refresh(&mut dialog, 600)?;
+    ensure!(
+        r.status == 481,
+        "refresh without the id: want 481, got {} {}",
+        r.status,
+        r.reason
+    );
+    let refresh = bob
+        .subscribe_in_dialog_request(&mut dialog, 600)
+        .set_header(HeaderName::Event, "presence;id=7");
+    let r = bob.transact(&refresh)?;
+    ensure!(
+        r.status == 200,
+        "refresh with the id: {} {}",
+        r.status,
+        r.reason
+    );
+    bob.recv_notify(&mut dialog, secs(5))?;
+    Ok(())
+}
+
+#[test]
+fn retransmitted_subscribe_is_one_subscription() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let alice = herald.udp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    // The SUBSCRIBE again after its 200, as a UDP client whose 200 was
+    // lost retransmits it (RFC 3261 §17.1.2.2): the same transaction.
+    let req = bob.subscribe_request(&alice.aor(), PRESENCE, Some(600));
+    bob.send(&req)?;
+    let first = bob.recv_response(&req, secs(5))?;
+    bob.send(&req)?;
+    let second = bob.recv_response(&req, secs(5))?;
+    ensure!(first.status == 200, "{} {}", first.status, first.reason);
+    ensure!(
+        first.headers.to_addr()?.tag() == second.headers.to_addr()?.tag(),
+        "a retransmitted SUBSCRIBE gets the same answer (same To tag): {:?} / {:?}",
+        first.headers.to_addr()?.tag(),
+        second.headers.to_addr()?.tag()
+    );
+    let mut dialog = Dialog::from_exchange(&req, &first)?;
+    bob.recv_notify(&mut dialog, secs(5))?;
+    bob.expect_nothing(QUIET)
+        .context("one SUBSCRIBE transaction, one subscription, one first NOTIFY")?;
+    Ok(())
+}
+
+#[test]
+fn tcp_subscription_is_notified_over_its_connection() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let mut bob = herald.tcp_ua("bob")?;
+    let (mut dialog, first) = bob.watch(&alice.aor(), PRESENCE, 600, secs(5))?;
+    ensure!(
+        dialog.remote_target.contains("transport=tcp"),
+        "the 200's Contact for a dialog made over TCP must say transport=tcp, got {}",
+        dialog.remote_target
+    );
+    let via = first.request.headers.top_via()?;
+    ensure!(
+        via.transport.eq_ignore_ascii_case("TCP"),
+        "NOTIFY over TCP has a TCP Via: {via}"
+    );
+    let r = alice.publish(&pidf_tuple(&alice.aor(), "t", "open", None), 600)?;
+    ensure!(r.status == 200);
+    let n = bob.recv_notify(&mut dialog, secs(5))?;
+    next_cseq(&n, first.cseq)?;
+    ensure!(bob.refresh(&mut dialog, 600)?.status == 200);
+    bob.recv_notify(&mut dialog, secs(5))?;
+    ensure!(bob.unsubscribe(&mut dialog)?.status == 200);
+    let last = bob.recv_notify(&mut dialog, secs(5))?;
+    ensure!(last.is_terminated(), "{:?}", last.state);
+    Ok(())
+}

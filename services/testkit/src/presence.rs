@@ -135,8 +135,43 @@ pub struct Dialog {
 }
 
 impl Dialog {
-    /// Does this request belong to the dialog (Call-ID, and Herald's tag
-    /// in From once it is known)?
+    /// The dialog a 2xx to an initial SUBSCRIBE created (for tests that
+    /// sent the SUBSCRIBE themselves).
+    pub fn from_exchange(req: &Request, resp: &Response) -> Result<Dialog> {
+        let to = resp.headers.to_addr()?;
+        let remote_tag = to
+            .tag()
+            .context("a 2xx to SUBSCRIBE without a To tag (RFC 3261 §12.1.1)")?
+            .to_string();
+        let local_tag = req
+            .headers
+            .from_addr()?
+            .tag()
+            .context("our SUBSCRIBE has no From tag")?
+            .to_string();
+        let remote_target = match resp.headers.contacts()? {
+            Some(sip::ContactList::List(list)) if !list.is_empty() => list[0].0.uri.to_string(),
+            _ => bail!("a 2xx to SUBSCRIBE without Contact (RFC 6665 §4.1.2.1)"),
+        };
+        let event = req
+            .headers
+            .event()?
+            .map(|e| e.package)
+            .context("our SUBSCRIBE has no Event")?;
+        Ok(Dialog {
+            call_id: req.headers.call_id()?.to_string(),
+            local_tag,
+            remote_tag,
+            presentity: req.headers.to_addr()?.uri.to_string(),
+            event,
+            remote_target,
+            cseq: req.headers.cseq()?.seq,
+            last_notify_cseq: None,
+        })
+    }
+
+    /// Does this request belong to the dialog (its Call-ID, and Herald's
+    /// tag in From)?
     pub fn owns(&self, req: &Request) -> bool {
         req.headers.call_id().ok() == Some(self.call_id.as_str())
             && req
@@ -354,7 +389,7 @@ impl<T: Transport> Ua<T> {
         if !(200..300).contains(&resp.status) {
             return Ok((resp, None));
         }
-        let dialog = dialog_from(req, &resp)?;
+        let dialog = Dialog::from_exchange(req, &resp)?;
         Ok((resp, Some(dialog)))
     }
 
@@ -477,38 +512,4 @@ fn accept_for(event: &str) -> &'static str {
     } else {
         PIDF
     }
-}
-
-/// The dialog a 2xx to an initial SUBSCRIBE created.
-fn dialog_from(req: &Request, resp: &Response) -> Result<Dialog> {
-    let to = resp.headers.to_addr()?;
-    let remote_tag = to
-        .tag()
-        .context("a 2xx to SUBSCRIBE without a To tag (RFC 3261 §12.1.1)")?
-        .to_string();
-    let local_tag = req
-        .headers
-        .from_addr()?
-        .tag()
-        .context("our SUBSCRIBE has no From tag")?
-        .to_string();
-    let remote_target = match resp.headers.contacts()? {
-        Some(sip::ContactList::List(list)) if !list.is_empty() => list[0].0.uri.to_string(),
-        _ => bail!("a 2xx to SUBSCRIBE without Contact (RFC 6665 §4.1.2.1)"),
-    };
-    let event = req
-        .headers
-        .event()?
-        .map(|e| e.package)
-        .context("our SUBSCRIBE has no Event")?;
-    Ok(Dialog {
-        call_id: req.headers.call_id()?.to_string(),
-        local_tag,
-        remote_tag,
-        presentity: req.headers.to_addr()?.uri.to_string(),
-        event,
-        remote_target,
-        cseq: req.headers.cseq()?.seq,
-        last_notify_cseq: None,
-    })
 }
