@@ -431,3 +431,26 @@ fn content_type_parameters_and_case_do_not_matter() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn publication_limit_is_403_and_a_removed_one_makes_room() -> Result<()> {
+    let herald = Herald::start(&["--max-publications", "2"])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let body = |id: &str| pidf_tuple("sip:alice@example.com", id, "open", None);
+    let first = etag(&alice.publish(&body("a"), 600)?)?;
+    expect_status(&alice.publish(&body("b"), 600)?, 200, "second publication")?;
+    let r = alice.publish(&body("c"), 600)?;
+    expect_status(&r, 403, "a third publication over --max-publications 2")?;
+    // Refreshing and modifying a live one is not a new publication.
+    let r = alice.publish_refresh(&first, 600)?;
+    expect_status(&r, 200, "refresh at the limit")?;
+    let r = alice.publish_modify(&etag(&r)?, &body("a2"), 600)?;
+    expect_status(&r, 200, "modify at the limit")?;
+    expect_status(&alice.publish_remove(&etag(&r)?)?, 200, "remove")?;
+    expect_status(
+        &alice.publish(&body("c"), 600)?,
+        200,
+        "publication after a remove",
+    )?;
+    Ok(())
+}

@@ -602,3 +602,50 @@ fn tcp_subscription_is_notified_over_its_connection() -> Result<()> {
     ensure!(last.is_terminated(), "{:?}", last.state);
     Ok(())
 }
+
+#[test]
+fn record_route_becomes_the_notify_route_set() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let alice = herald.udp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    let req = bob
+        .subscribe_request(&alice.aor(), PRESENCE, Some(600))
+        .with_header(HeaderName::RecordRoute, "<sip:p1.example.com;lr>")
+        .with_header(HeaderName::RecordRoute, "<sip:p2.example.com;lr>");
+    let (ok, dialog) = bob.subscribe_with(&req)?;
+    ensure!(ok.status == 200, "{} {}", ok.status, ok.reason);
+    let mut dialog = dialog.context("dialog")?;
+    let n = bob.recv_notify(&mut dialog, secs(5))?;
+    let routes: Vec<String> = n
+        .request
+        .headers
+        .routes()?
+        .iter()
+        .map(|r| r.uri.to_string())
+        .collect();
+    ensure!(
+        routes == ["sip:p1.example.com;lr", "sip:p2.example.com;lr"],
+        "the NOTIFY's Route set is the SUBSCRIBE's Record-Route in order (RFC 3261 §12.1.1), got {routes:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn watcher_limit_is_403() -> Result<()> {
+    let herald = Herald::start(&["--max-watchers", "2"])?;
+    let alice = herald.udp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    let _one = bob.watch(&alice.aor(), PRESENCE, 600, secs(5))?;
+    let _two = bob.watch(&alice.aor(), PRESENCE, 600, secs(5))?;
+    let (r, _) = bob.subscribe(&alice.aor(), PRESENCE, 600)?;
+    ensure!(
+        r.status == 403,
+        "a third watcher over --max-watchers 2: want 403, got {} {}",
+        r.status,
+        r.reason
+    );
+    bob.expect_nothing(QUIET)?;
+    // A fetch keeps nothing, so it is still answered.
+    bob.fetch(&alice.aor(), PRESENCE, secs(5))?;
+    Ok(())
+}
