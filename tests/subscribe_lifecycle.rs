@@ -649,3 +649,27 @@ fn watcher_limit_is_403() -> Result<()> {
     bob.fetch(&alice.aor(), PRESENCE, secs(5))?;
     Ok(())
 }
+
+/// RFC 3261 §19.1.4: escaped unreserved characters and the host's case
+/// do not make another presentity.
+#[test]
+fn equivalent_uris_name_the_same_presentity() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    let (mut dialog, _) = bob.watch("sip:al%69ce@EXAMPLE.COM", PRESENCE, 600, secs(5))?;
+    let r = alice.publish(&pidf_tuple(&alice.aor(), "t", "open", None), 600)?;
+    ensure!(r.status == 200);
+    let n = bob
+        .recv_notify(&mut dialog, secs(5))
+        .context("a watcher of sip:al%69ce@EXAMPLE.COM watches sip:alice@example.com")?;
+    ensure!(
+        basic_by_tuple(&n.pidf()?).get("t") == Some(&Some(BasicStatus::Open)),
+        "{}",
+        n.body_text()
+    );
+    // And refreshes work with the URI as the watcher wrote it.
+    ensure!(bob.refresh(&mut dialog, 600)?.status == 200);
+    bob.recv_notify(&mut dialog, secs(5))?;
+    Ok(())
+}

@@ -164,7 +164,7 @@ fn first_document_lists_the_current_watchers() -> Result<()> {
         WatcherEvent::Subscribe,
     )?;
     ensure!(
-        w.expiration.is_some_and(|e| e <= 600 && e >= 590),
+        w.expiration.is_some_and(|e| (590..=600).contains(&e)),
         "an active watcher's expiration is what is left of its 600 s: {w:?}"
     );
 
@@ -237,7 +237,7 @@ fn confirm_policy_watcher_arrives_pending_and_leaves() -> Result<()> {
         n.state
     );
     ensure!(
-        n.expires().is_some_and(|e| e <= 600 && e >= 598),
+        n.expires().is_some_and(|e| (598..=600).contains(&e)),
         "pending;expires=N with what was granted, got {:?}",
         n.state
     );
@@ -292,5 +292,31 @@ fn confirm_policy_watcher_arrives_pending_and_leaves() -> Result<()> {
         WatcherStatus::Terminated,
         WatcherEvent::Giveup,
     )?;
+    Ok(())
+}
+
+#[test]
+fn watcher_display_name_reaches_watcher_info() -> Result<()> {
+    let herald = Herald::start(&[])?;
+    let mut alice = herald.udp_ua("alice")?;
+    let mut bob = herald.udp_ua("bob")?;
+    let (mut winfo, _) = alice.watch(&alice.aor(), PRESENCE_WINFO, 600, secs(5))?;
+
+    let mut req = bob.subscribe_request(&alice.aor(), PRESENCE, Some(600));
+    let from = req.headers.from_addr()?;
+    let tag = from.tag().context("From tag")?.to_string();
+    req = req.set_header(
+        HeaderName::From,
+        format!("\"Bob <& Co>\" <{}>;tag={tag}", bob.aor()),
+    );
+    let (r, _) = bob.subscribe_with(&req)?;
+    ensure!(r.status == 200, "{} {}", r.status, r.reason);
+    let (n, info) = next_winfo(&mut alice, &mut winfo, 1, WatcherInfoState::Partial)?;
+    let w = only_watcher(&info)?;
+    ensure!(
+        w.display_name.as_deref() == Some("Bob <& Co>") && w.uri == bob.aor(),
+        "the watcher's display name from its From (RFC 3858 §4.3), got {w:?}:\n{}",
+        n.body_text()
+    );
     Ok(())
 }
