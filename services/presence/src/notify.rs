@@ -78,6 +78,8 @@ struct Pending {
     /// A new remote target from a refreshing SUBSCRIBE's Contact (RFC
     /// 6665 §4.1.2.1 makes SUBSCRIBE a target refresh request).
     target: Option<String>,
+    /// The flow the refresh came over: NOTIFYs follow the watcher there.
+    flow: Option<FlowToken>,
 }
 
 struct Shared {
@@ -135,9 +137,11 @@ impl Notifier {
         Notifier { shared }
     }
 
-    /// Points later NOTIFYs at a new remote target.
-    pub(crate) fn retarget(&self, target: String) {
-        lock(&self.shared.pending).target = Some(target);
+    /// Points later NOTIFYs at a new remote target and flow.
+    pub(crate) fn retarget(&self, target: String, flow: FlowToken) {
+        let mut p = lock(&self.shared.pending);
+        p.target = Some(target);
+        p.flow = Some(flow);
     }
 
     /// Queues a change. Either part may be absent (a refresh changes only
@@ -181,6 +185,9 @@ async fn run(
             let mut p = lock(&shared.pending);
             if let Some(target) = p.target.take() {
                 dialog.remote_target = target;
+            }
+            if let Some(flow) = p.flow.take() {
+                dialog.flow = flow;
             }
             (p.state.take(), p.body.take())
         };

@@ -323,7 +323,7 @@ async fn in_dialog(
                 end(inner, &mut p, id, None, event, now).await;
                 Ok(())
             }
-            Some(_) => refresh(inner, &mut p, id, &req.dialog.remote_target, expires, now).await,
+            Some(_) => refresh(inner, &mut p, id, &req, expires, now).await,
         }
     };
     drop(cell);
@@ -335,7 +335,7 @@ async fn refresh(
     inner: &Arc<Inner>,
     p: &mut Presentity,
     id: SubscriptionId,
-    new_target: &str,
+    req: &SubscribeRequest,
     expires: u32,
     now: UnixTime,
 ) -> Result<(), PresenceError> {
@@ -344,10 +344,14 @@ async fn refresh(
     };
     let mut record = s.record.clone();
     record.expires_at = now.plus_secs(u64::from(expires));
-    // RFC 6665 §4.1.2.1: SUBSCRIBE is a target refresh request.
-    if !new_target.is_empty() {
-        record.remote_target = new_target.to_string();
+    // RFC 6665 §4.1.2.1: SUBSCRIBE is a target refresh request; and the
+    // watcher may have come back over another connection (RFC 5626
+    // style): NOTIFYs follow it there.
+    if !req.dialog.remote_target.is_empty() {
+        record.remote_target = req.dialog.remote_target.clone();
     }
+    record.flow = req.flow.clone();
+    record.connection = req.connection;
     inner
         .store
         .save_subscription(&p.aor, record.clone())
@@ -358,13 +362,16 @@ async fn refresh(
     let Some(s) = p.subscriptions.get_mut(&id) else {
         return Err(PresenceError::NoSuchSubscription);
     };
-    if record.remote_target != s.record.remote_target {
-        s.notifier.retarget(record.remote_target.clone());
+    if record.remote_target != s.record.remote_target || record.flow != s.record.flow {
+        s.notifier
+            .retarget(record.remote_target.clone(), record.flow.clone());
     }
-    inner.unindex(s.expires_at, &Item::Subscription(aor.clone(), id), None);
+    let item = Item::Subscription(aor, id);
+    inner.unindex(s.expires_at, &item, s.flow.as_ref());
     s.expires_at = record.expires_at;
+    s.flow = record.connection.then(|| record.flow.clone());
     s.record = record;
-    inner.index(s.expires_at, Item::Subscription(aor, id), None);
+    inner.index(s.expires_at, item, s.flow.as_ref());
     // RFC 6665 §4.2.1.2: a refresh is answered with a NOTIFY of the current state.
     s.notifier
         .push(Some(state_of(s.authorization, s.expires_at)), Some(body));
