@@ -113,6 +113,9 @@ pub(crate) struct Options {
     /// Subscriptions one presentity may have.
     #[arg(long, env = "HERALD_MAX_WATCHERS", global = true)]
     pub(crate) max_watchers: Option<usize>,
+    /// Changes queued per watcher while its NOTIFYs are in flight; past it they fold into one.
+    #[arg(long, env = "HERALD_NOTIFY_QUEUE", global = true)]
+    pub(crate) notify_queue: Option<usize>,
     /// Server/User-Agent header value; empty sends none.
     #[arg(long, env = "HERALD_SERVER_HEADER", global = true)]
     pub(crate) server_header: Option<String>,
@@ -161,6 +164,7 @@ struct FileConfig {
     publication_on_close: Option<OnClose>,
     max_publications: Option<usize>,
     max_watchers: Option<usize>,
+    notify_queue: Option<usize>,
     server_header: Option<String>,
     log: Option<String>,
 }
@@ -190,6 +194,7 @@ pub(crate) struct Config {
     pub(crate) publication_on_close: OnClose,
     pub(crate) max_publications: usize,
     pub(crate) max_watchers: usize,
+    pub(crate) notify_queue: usize,
     pub(crate) server_header: Option<String>,
     pub(crate) log: String,
 }
@@ -260,6 +265,7 @@ impl Config {
                 .unwrap_or(OnClose::Expire),
             max_publications: o.max_publications.or(file.max_publications).unwrap_or(32),
             max_watchers: o.max_watchers.or(file.max_watchers).unwrap_or(1000),
+            notify_queue: o.notify_queue.or(file.notify_queue).unwrap_or(16),
             server_header: match o.server_header.or(file.server_header) {
                 Some(s) if s.is_empty() => None,
                 Some(s) => Some(s),
@@ -284,6 +290,7 @@ impl Config {
         );
         anyhow::ensure!(self.max_contacts > 0, "max-contacts must be positive");
         anyhow::ensure!(self.offline_max > 0, "offline-max must be positive");
+        anyhow::ensure!(self.notify_queue > 0, "notify-queue must be positive");
         anyhow::ensure!(
             self.publish_min_expires <= self.publish_max_expires,
             "need publish-min-expires <= publish-max-expires"

@@ -146,6 +146,7 @@ async fn run_all(config: Config) -> anyhow::Result<()> {
             expire_publications_on_close: config.publication_on_close == OnClose::Expire,
             max_publications_per_presentity: config.max_publications,
             max_watchers_per_presentity: config.max_watchers,
+            notify_queue_max: config.notify_queue,
         },
     );
 

@@ -71,6 +71,9 @@ pub struct PresenceConfig {
     pub max_publications_per_presentity: usize,
     /// Subscriptions to one presentity (403 past it).
     pub max_watchers_per_presentity: usize,
+    /// Changes queued for one watcher while its NOTIFYs are in flight;
+    /// past this, new changes fold into the last queued NOTIFY.
+    pub notify_queue_max: usize,
 }
 
 impl Default for PresenceConfig {
@@ -87,6 +90,7 @@ impl Default for PresenceConfig {
             expire_publications_on_close: true,
             max_publications_per_presentity: 32,
             max_watchers_per_presentity: 1000,
+            notify_queue_max: 16,
         }
     }
 }

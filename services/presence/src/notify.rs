@@ -1,11 +1,14 @@
 //! One NOTIFY queue per subscription (RFC 6665 §4.2.2).
 //!
 //! Each subscription owns a task that sends its NOTIFYs one at a time, in
-//! CSeq order, waiting for each answer before the next. While one is in
-//! flight, later changes coalesce: the next NOTIFY carries the newest
-//! state, never an older one after a newer one. A slow or dead watcher
-//! only delays its own queue.
+//! CSeq order, waiting for each answer before the next, so a watcher never
+//! sees an older state after a newer one. Every change gets its NOTIFY
+//! while the watcher keeps up; a watcher that falls `queue_max` changes
+//! behind has the newest changes folded into the last queued one (so its
+//! queue stays bounded and its next NOTIFY carries the newest state). A
+//! slow or dead watcher only delays its own queue.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 
 use api::{EdgeDelivery, OutboundRequest};
@@ -71,10 +74,17 @@ impl Body {
     }
 }
 
-#[derive(Default)]
-struct Pending {
+/// One queued change: a new subscription state, a new body, or both.
+struct Change {
     state: Option<NotifyState>,
     body: Option<Body>,
+}
+
+#[derive(Default)]
+struct Pending {
+    changes: VecDeque<Change>,
+    /// A terminated state is queued: nothing may follow it.
+    terminated: bool,
     /// A new remote target from a refreshing SUBSCRIBE's Contact (RFC
     /// 6665 §4.1.2.1 makes SUBSCRIBE a target refresh request).
     target: Option<String>,
@@ -85,6 +95,7 @@ struct Pending {
 struct Shared {
     pending: Mutex<Pending>,
     wake: Notify,
+    queue_max: usize,
 }
 
 /// The fixed parts of every NOTIFY of one dialog (RFC 6665 §4.1.2,
@@ -120,10 +131,12 @@ impl Notifier {
         state: NotifyState,
         last_cseq: u32,
         winfo_version: u32,
+        queue_max: usize,
     ) -> Notifier {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
+            queue_max: queue_max.max(1),
         });
         tokio::spawn(run(
             Arc::clone(&shared),
@@ -149,17 +162,25 @@ impl Notifier {
     pub(crate) fn push(&self, state: Option<NotifyState>, body: Option<Body>) {
         {
             let mut p = lock(&self.shared.pending);
-            if let Some(s) = state {
-                // Once terminated, stays terminated.
-                if !matches!(p.state, Some(NotifyState::Terminated { .. })) {
-                    p.state = Some(s);
-                }
+            // Once terminated, nothing follows.
+            if p.terminated {
+                return;
             }
-            if let Some(b) = body {
-                p.body = Some(match p.body.take() {
-                    Some(old) => old.merge(b),
-                    None => b,
-                });
+            p.terminated = matches!(state, Some(NotifyState::Terminated { .. }));
+            let full = p.changes.len() >= self.shared.queue_max;
+            match p.changes.back_mut() {
+                Some(last) if full => {
+                    if state.is_some() {
+                        last.state = state;
+                    }
+                    if let Some(b) = body {
+                        last.body = Some(match last.body.take() {
+                            Some(old) => old.merge(b),
+                            None => b,
+                        });
+                    }
+                }
+                _ => p.changes.push_back(Change { state, body }),
             }
         }
         self.shared.wake.notify_one();
@@ -180,8 +201,7 @@ async fn run(
     // last one stored and only goes up, across restarts too.
     let mut document: Option<Arc<str>> = None;
     loop {
-        shared.wake.notified().await;
-        let (new_state, body) = {
+        let change = {
             let mut p = lock(&shared.pending);
             if let Some(target) = p.target.take() {
                 dialog.remote_target = target;
@@ -189,11 +209,17 @@ async fn run(
             if let Some(flow) = p.flow.take() {
                 dialog.flow = flow;
             }
-            (p.state.take(), p.body.take())
+            p.changes.pop_front()
         };
-        if new_state.is_none() && body.is_none() {
+        let Some(Change {
+            state: new_state,
+            body,
+        }) = change
+        else {
+            // A push between the pop and here leaves a permit: no wake is lost.
+            shared.wake.notified().await;
             continue;
-        }
+        };
         if let Some(s) = new_state {
             state = s;
         }

@@ -193,6 +193,7 @@ fn spawn_notifier(
         },
         record.notify_cseq,
         record.winfo_version,
+        inner.config.notify_queue_max,
     )
 }
 

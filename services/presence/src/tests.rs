@@ -38,13 +38,17 @@ impl EdgeDelivery for Recorder {
     }
 }
 
-fn service(
-    delay: Duration,
-) -> (
+type Harness = (
     PresenceService,
     Arc<Recorder>,
     mpsc::UnboundedReceiver<OutboundRequest>,
-) {
+);
+
+fn service(delay: Duration) -> Harness {
+    service_with(delay, PresenceConfig::default())
+}
+
+fn service_with(delay: Duration, config: PresenceConfig) -> Harness {
     let (tx, rx) = mpsc::unbounded_channel();
     let recorder = Arc::new(Recorder {
         tx,
@@ -54,7 +58,7 @@ fn service(
     let svc = PresenceService::new(
         Arc::new(store::MemoryStore::new()),
         recorder.clone(),
-        PresenceConfig::default(),
+        config,
     );
     (svc, recorder, rx)
 }
@@ -170,13 +174,14 @@ async fn rejected_publications_change_nothing() {
     assert_eq!(svc.counts().await, (0, 0));
 }
 
-#[tokio::test]
-async fn notifies_coalesce_in_cseq_order_newest_last() {
-    // Each NOTIFY takes 200 ms to be answered: changes made meanwhile must
-    // fold into the next NOTIFY, and the last NOTIFY carries the last state.
-    let (svc, _, mut rx) = service(Duration::from_millis(200));
+/// Ten changes while the watcher answers slowly; returns every NOTIFY
+/// until the one with the last state.
+async fn ten_changes(
+    svc: &PresenceService,
+    rx: &mut mpsc::UnboundedReceiver<OutboundRequest>,
+) -> Vec<OutboundRequest> {
     svc.subscribe(subscribe("c1")).await.unwrap();
-    let first = next(&mut rx).await;
+    let first = next(rx).await;
     assert_eq!(first.cseq, 1);
     assert!(header(&first, "Subscription-State").starts_with("active;expires="));
     let mut etag = None;
@@ -190,16 +195,46 @@ async fn notifies_coalesce_in_cseq_order_newest_last() {
     }
     let mut seen = vec![first];
     while !String::from_utf8_lossy(&seen.last().unwrap().body).contains("n9") {
-        seen.push(next(&mut rx).await);
+        seen.push(next(rx).await);
     }
     let cseqs: Vec<u32> = seen.iter().map(|r| r.cseq).collect();
     assert!(
         cseqs.windows(2).all(|w| w[1] == w[0] + 1),
         "CSeq in order: {cseqs:?}"
     );
+    seen
+}
+
+#[tokio::test]
+async fn every_change_is_notified_in_order_while_the_queue_has_room() {
+    let (svc, _, mut rx) = service(Duration::from_millis(20));
+    let seen = ten_changes(&svc, &mut rx).await;
+    let bodies: Vec<String> = seen[1..]
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(bodies.len(), 10, "one NOTIFY per change");
+    for (i, b) in bodies.iter().enumerate() {
+        assert!(b.contains(&format!("n{i}")), "change {i} out of order: {b}");
+    }
+}
+
+#[tokio::test]
+async fn a_watcher_far_behind_gets_changes_folded() {
+    // Each NOTIFY takes 200 ms to be answered and only two changes may
+    // wait: the rest fold into the last queued one, which carries the
+    // newest state.
+    let (svc, _, mut rx) = service_with(
+        Duration::from_millis(200),
+        PresenceConfig {
+            notify_queue_max: 2,
+            ..PresenceConfig::default()
+        },
+    );
+    let seen = ten_changes(&svc, &mut rx).await;
     assert!(
-        seen.len() < 11,
-        "changes coalesced, got {} NOTIFYs",
+        seen.len() <= 4,
+        "changes folded, got {} NOTIFYs",
         seen.len()
     );
 }
