@@ -77,6 +77,11 @@ pub(crate) struct Options {
     /// Largest SIP body accepted, bytes (413 above it).
     #[arg(long, env = "HERALD_MAX_BODY_SIZE", global = true)]
     pub(crate) max_body_size: Option<usize>,
+    /// UDP socket receive and send buffer, bytes. Bursts larger than the
+    /// buffer are dropped by the kernel and cost clients a retransmission;
+    /// the kernel caps it at net.core.rmem_max / wmem_max.
+    #[arg(long, env = "HERALD_UDP_BUFFER", global = true)]
+    pub(crate) udp_buffer: Option<usize>,
     /// SIP timer T1 in milliseconds (RFC 3261 §17; retransmissions and timeouts scale with it).
     #[arg(long, env = "HERALD_TIMER_T1_MS", global = true)]
     pub timer_t1_ms: Option<u64>,
@@ -153,6 +158,7 @@ struct FileConfig {
     max_message_size: Option<usize>,
     max_body_size: Option<usize>,
     timer_t1_ms: Option<u64>,
+    udp_buffer: Option<usize>,
     delivery_timeout: Option<u64>,
     offline_ttl: Option<u64>,
     offline_max: Option<usize>,
@@ -183,6 +189,7 @@ pub(crate) struct Config {
     pub(crate) max_message_size: usize,
     pub(crate) max_body_size: usize,
     pub timer_t1_ms: u64,
+    pub udp_buffer: usize,
     pub(crate) delivery_timeout: u64,
     pub(crate) offline_ttl: u64,
     pub(crate) offline_max: usize,
@@ -236,6 +243,7 @@ impl Config {
                 .unwrap_or(65_535),
             max_body_size: o.max_body_size.or(file.max_body_size).unwrap_or(60_000),
             timer_t1_ms: o.timer_t1_ms.or(file.timer_t1_ms).unwrap_or(500),
+            udp_buffer: o.udp_buffer.or(file.udp_buffer).unwrap_or(4 << 20),
             delivery_timeout: o.delivery_timeout.or(file.delivery_timeout).unwrap_or(10),
             offline_ttl: o.offline_ttl.or(file.offline_ttl).unwrap_or(7 * 24 * 3600),
             offline_max: o.offline_max.or(file.offline_max).unwrap_or(100),

@@ -63,7 +63,7 @@ fn init_logging(filter: &str) {
 }
 
 async fn run_all(config: Config) -> anyhow::Result<()> {
-    let listeners = bind(&config.sip_listen).await?;
+    let listeners = bind(&config.sip_listen, config.udp_buffer).await?;
     for s in &listeners.udp {
         println!("listening sip+udp {}", s.local_addr()?);
     }
@@ -180,14 +180,13 @@ async fn run_all(config: Config) -> anyhow::Result<()> {
 
 /// Binds UDP then TCP on the same port for each address. With port 0 the
 /// port UDP got is taken for TCP too, retrying if TCP finds it in use.
-async fn bind(addrs: &[SocketAddr]) -> anyhow::Result<Listeners> {
+async fn bind(addrs: &[SocketAddr], udp_buffer: usize) -> anyhow::Result<Listeners> {
     let mut listeners = Listeners::default();
     for addr in addrs {
         let mut attempts = 0;
         loop {
-            let udp = UdpSocket::bind(addr)
-                .await
-                .with_context(|| format!("cannot bind UDP {addr}"))?;
+            let udp =
+                bind_udp(*addr, udp_buffer).with_context(|| format!("cannot bind UDP {addr}"))?;
             let port = udp.local_addr()?.port();
             match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
                 Ok(tcp) => {
@@ -204,6 +203,29 @@ async fn bind(addrs: &[SocketAddr]) -> anyhow::Result<Listeners> {
         }
     }
     Ok(listeners)
+}
+
+/// A UDP socket with large kernel buffers: SIP over UDP arrives in bursts
+/// (a PUBLISH fans out to many NOTIFYs whose answers come back at once), and
+/// the default buffer (about 200 KiB) drops them under load.
+fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // The kernel caps both at net.core.{r,w}mem_max; that is not an error.
+    let _ = socket.set_recv_buffer_size(buffer);
+    let _ = socket.set_send_buffer_size(buffer);
+    let got = socket.recv_buffer_size().unwrap_or(0);
+    // Linux reports twice the usable size (bookkeeping overhead).
+    if got / 2 < buffer {
+        tracing::warn!(
+            requested = buffer,
+            granted = got / 2,
+            "UDP receive buffer capped by the kernel; raise net.core.rmem_max for bursty load"
+        );
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {
