@@ -4,7 +4,10 @@
 //! Owns: the code generated from the top-level `proto/` (one package per
 //! service, modules [`common`], [`messaging`], [`presence`], [`edge`]), the
 //! conversions between those messages and the `api` types ([`convert`],
-//! with [`DecodeError`]).
+//! with [`DecodeError`]), tonic clients that implement the `api` traits
+//! ([`GrpcMessaging`], [`GrpcPresence`], [`GrpcEdgeDelivery`]), and the
+//! functions that serve an `api` trait object as a tonic service
+//! ([`messaging_service`], [`presence_service`], [`edge_delivery_service`]).
 //!
 //! Errors travel in the response (`oneof result { ok, error }`), typed per
 //! variant, so the edge answers the same SIP response whether the role is
@@ -16,9 +19,16 @@
 //! pairs), or panic on what arrives from the wire: a malformed message is an
 //! error answer.
 
+mod client;
 pub mod convert;
+mod server;
 
+pub use client::{channel, ClientConfig, GrpcEdgeDelivery, GrpcMessaging, GrpcPresence};
 pub use convert::DecodeError;
+pub use server::{
+    edge_delivery_service, messaging_service, presence_service, EdgeDeliveryService,
+    MessagingService, PresenceService,
+};
 
 /// `herald.common.v1`: messages every contract shares.
 pub mod common {
