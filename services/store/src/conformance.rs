@@ -5,8 +5,8 @@
 use sip::Aor;
 
 use crate::{
-    Binding, FlowToken, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
-    SubscriptionRecord, UnixTime,
+    slot_of, Binding, FlowToken, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
+    SubscriptionRecord, UnixTime, SLOTS,
 };
 
 fn aor(s: &str) -> Aor {
@@ -46,6 +46,22 @@ pub async fn run_all(store: &dyn Store) {
     queue_in_order_and_removal(store).await;
     queue_limit_and_expiry(store).await;
     presence_records(store).await;
+    presentities_by_slot(store).await;
+}
+
+/// The slot function is part of the cluster's contract (edges, shards and
+/// stored indexes compute it): these numbers must never change.
+pub fn slot_of_is_stable() {
+    assert_eq!(SLOTS, 4096);
+    assert_eq!(slot_of(&aor("sip:alice@example.com")), 2720);
+    assert_eq!(slot_of(&aor("sip:bob@example.com")), 2387);
+    assert_eq!(slot_of(&aor("sip:carol@example.org")), 1438);
+    assert_eq!(slot_of(&aor("sip:example.com")), 3396);
+    // It hashes the canonical AOR: equal AORs share a slot.
+    assert_eq!(
+        slot_of(&aor("sips:%61lice@EXAMPLE.com;transport=tcp")),
+        2720
+    );
 }
 
 async fn bindings_replace_with_version(store: &dyn Store) {
@@ -185,5 +201,84 @@ async fn presence_records(store: &dyn Store) {
     store.delete_subscription(&a, 7).await.unwrap();
     store.delete_subscription(&a, 7).await.unwrap();
     assert_eq!(store.presence_state(&a).await.unwrap(), (vec![], vec![]));
+    assert!(store.presentities().await.unwrap().is_empty());
+}
+
+fn publication(etag: &str) -> PublicationRecord {
+    PublicationRecord {
+        etag: etag.into(),
+        body: b"<presence/>".to_vec(),
+        order: 1,
+        expires_at: UnixTime(500),
+        flow: Some(FlowToken("tcp/1".into())),
+    }
+}
+
+async fn presentities_by_slot(store: &dyn Store) {
+    slot_of_is_stable();
+    let alice = aor("sip:alice@example.com");
+    let bob = aor("sip:bob@example.com");
+    let carol = aor("sip:carol@example.org");
+    let (slot_a, slot_b, slot_c) = (slot_of(&alice), slot_of(&bob), slot_of(&carol));
+    store
+        .save_publication(&alice, publication("a1"))
+        .await
+        .unwrap();
+    store
+        .save_publication(&bob, publication("b1"))
+        .await
+        .unwrap();
+    store
+        .save_publication(&bob, publication("b2"))
+        .await
+        .unwrap();
+
+    let sorted = |mut v: Vec<Aor>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        store.presentities_in_slots(&[slot_a]).await.unwrap(),
+        vec![alice.clone()]
+    );
+    assert_eq!(
+        sorted(
+            store
+                .presentities_in_slots(&[slot_b, slot_a])
+                .await
+                .unwrap()
+        ),
+        sorted(vec![alice.clone(), bob.clone()])
+    );
+    // A slot nobody is in, and no slot at all.
+    assert!(store
+        .presentities_in_slots(&[slot_c])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.presentities_in_slots(&[]).await.unwrap().is_empty());
+    assert_eq!(
+        sorted(store.presentities().await.unwrap()),
+        sorted(vec![alice.clone(), bob.clone()])
+    );
+    let everything: Vec<u16> = (0..SLOTS).collect();
+    assert_eq!(
+        sorted(store.presentities_in_slots(&everything).await.unwrap()),
+        sorted(vec![alice.clone(), bob.clone()])
+    );
+
+    // Bob keeps his slot entry while one publication is left.
+    store.delete_publication(&bob, "b1").await.unwrap();
+    assert_eq!(
+        store.presentities_in_slots(&[slot_b]).await.unwrap(),
+        vec![bob.clone()]
+    );
+    store.delete_publication(&bob, "b2").await.unwrap();
+    store.delete_publication(&alice, "a1").await.unwrap();
+    assert!(store
+        .presentities_in_slots(&[slot_a, slot_b])
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.presentities().await.unwrap().is_empty());
 }

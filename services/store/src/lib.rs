@@ -1,13 +1,13 @@
 //! Storage for Herald's services.
 //!
 //! Owns: the [`Store`] trait every service writes through, the records it
-//! holds ([`Binding`], [`StoredMessage`]) and the in-memory implementation
-//! used by the one-process default.
+//! holds ([`Binding`], [`StoredMessage`]), the slot an AOR belongs to
+//! ([`slot_of`]) and the in-memory implementation used by the one-process
+//! default.
 //!
-//! The interface is shaped for Redis (the cluster issue adds that
-//! implementation): every change is scoped to one AOR so it can run as one
-//! script under the AOR's hash tag; bindings are replaced as a whole set with
-//! a version check (optimistic concurrency, like WATCH/MULTI); every record
+//! The interface is shaped for Redis: every change is scoped to one AOR so
+//! it runs as one script under the AOR's hash tag; bindings are replaced as
+//! a whole set with a version check (optimistic concurrency); every record
 //! carries an absolute expiry time so expiry can be an index, not a timer.
 //!
 //! Must never: interpret SIP. Records hold strings and numbers only.
@@ -15,11 +15,13 @@
 pub mod conformance;
 mod memory;
 mod model;
+mod slot;
 
 pub use memory::MemoryStore;
 pub use model::{
     Binding, FlowToken, MessageId, PublicationRecord, StoredMessage, SubscriptionRecord, UnixTime,
 };
+pub use slot::{all_slots, slot_of, SLOTS};
 
 use async_trait::async_trait;
 use sip::Aor;
@@ -118,8 +120,15 @@ pub trait Store: Send + Sync + 'static {
         presentity: &Aor,
     ) -> Result<(Vec<PublicationRecord>, Vec<SubscriptionRecord>), StoreError>;
 
-    /// Every presentity with stored presence state (to restore on start).
+    /// Every presentity with stored presence state (to restore on start):
+    /// [`Store::presentities_in_slots`] over all [`SLOTS`].
     async fn presentities(&self) -> Result<Vec<Aor>, StoreError>;
+
+    /// Every presentity with stored presence state whose [`slot_of`] is in
+    /// `slots`: what a shard that takes those slots over restores. May
+    /// include a presentity whose state was just emptied (the caller then
+    /// finds nothing to restore), never omits one that has state.
+    async fn presentities_in_slots(&self, slots: &[u16]) -> Result<Vec<Aor>, StoreError>;
 }
 
 #[cfg(test)]

@@ -2,14 +2,14 @@
 //! every operation is short and per-AOR, so contention is not a concern at
 //! the rates one process serves.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use sip::Aor;
 
 use crate::{
-    Binding, BindingSet, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
+    slot_of, Binding, BindingSet, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
     SubscriptionRecord, UnixTime,
 };
 
@@ -223,5 +223,16 @@ impl Store for MemoryStore {
 
     async fn presentities(&self) -> Result<Vec<Aor>, StoreError> {
         Ok(self.lock().presence.keys().cloned().collect())
+    }
+
+    async fn presentities_in_slots(&self, slots: &[u16]) -> Result<Vec<Aor>, StoreError> {
+        let wanted: HashSet<u16> = slots.iter().copied().collect();
+        Ok(self
+            .lock()
+            .presence
+            .keys()
+            .filter(|aor| wanted.contains(&slot_of(aor)))
+            .cloned()
+            .collect())
     }
 }
