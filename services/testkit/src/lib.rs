@@ -1,7 +1,8 @@
 //! Test vocabulary for Herald's cross-process tests.
 //!
 //! Owns: starting real `herald` processes on 127.0.0.1:0 ([`Herald`]),
-//! real `redis-server` processes on a free port ([`RedisServer`]), scripted
+//! real `redis-server` processes on a free port ([`RedisServer`]) and
+//! Redis Clusters of them ([`RedisCluster`]), scripted
 //! SIP user agents that send raw wire bytes and read what comes back
 //! ([`UdpUa`], [`TcpUa`]), and a runner for SIPp scenarios ([`Sipp`]).
 //!
@@ -36,7 +37,7 @@ mod ua;
 mod wait;
 
 pub use herald::{Herald, HeraldProcess};
-pub use redis::RedisServer;
+pub use redis::{RedisCluster, RedisServer};
 pub use sipp::{sipp_path, Sipp, SippOutcome, SippProcess};
 pub use ua::{
     distinct_call_ids, response_contacts, RawRequest, Received, Tcp, TcpUa, Transport, Ua, Udp,
