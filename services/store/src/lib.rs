@@ -2,8 +2,9 @@
 //!
 //! Owns: the [`Store`] trait every service writes through, the records it
 //! holds ([`Binding`], [`StoredMessage`]), the slot an AOR belongs to
-//! ([`slot_of`]) and the in-memory implementation used by the one-process
-//! default.
+//! ([`slot_of`]), the in-memory implementation used by the one-process
+//! default and the Redis implementation ([`RedisStore`], standalone or
+//! Redis Cluster) used by deployments.
 //!
 //! The interface is shaped for Redis: every change is scoped to one AOR so
 //! it runs as one script under the AOR's hash tag; bindings are replaced as
@@ -15,12 +16,14 @@
 pub mod conformance;
 mod memory;
 mod model;
+mod redis;
 mod slot;
 
 pub use memory::MemoryStore;
 pub use model::{
     Binding, FlowToken, MessageId, PublicationRecord, StoredMessage, SubscriptionRecord, UnixTime,
 };
+pub use redis::{RedisConfig, RedisStore, RedisTarget};
 pub use slot::{all_slots, slot_of, SLOTS};
 
 use async_trait::async_trait;

@@ -1,11 +1,20 @@
 //! Records the store holds. Plain data so every backend can encode them.
+//!
+//! The serde derives are the Redis store's encoding (JSON, field names as
+//! written here): a field added later needs `#[serde(default)]` so records
+//! written by an older version still decode.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+
 /// Seconds since the Unix epoch. Absolute times survive a restart and mean
 /// the same on every node; the store compares them, never a local clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct UnixTime(pub u64);
 
 impl UnixTime {
@@ -29,7 +38,8 @@ impl UnixTime {
 /// Names the transport flow a request arrived on, so requests to that
 /// client go back the same way (RFC 5626 §5.3 style). Minted and read by
 /// the edge only; opaque to everyone else.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct FlowToken(pub String);
 
 impl fmt::Display for FlowToken {
@@ -39,7 +49,7 @@ impl fmt::Display for FlowToken {
 }
 
 /// One registered contact of an AOR (RFC 3261 §10.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
     /// The Contact URI as registered (compared per RFC 3261 §19.1.4 by
     /// the registrar, stored verbatim so it is used verbatim).
@@ -58,12 +68,13 @@ pub struct Binding {
 }
 
 /// Identifies one queued message within its AOR's queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct MessageId(pub u64);
 
 /// A page-mode message waiting for its recipient (RFC 3428 store and
 /// forward). Headers are kept as name/value strings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredMessage {
     /// Assigned by the store on enqueue (ignored on input).
     pub id: MessageId,
@@ -76,14 +87,16 @@ pub struct StoredMessage {
     pub content_type: Option<String>,
     /// End-to-end headers worth carrying (Subject, Date, ...).
     pub headers: Vec<(String, String)>,
+    #[serde(with = "body_text")]
     pub body: Vec<u8>,
 }
 
 /// One RFC 3903 publication as the store keeps it: the PIDF body as
 /// received (re-parsed on load), with what orders and ends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicationRecord {
     pub etag: String,
+    #[serde(with = "body_text")]
     pub body: Vec<u8>,
     /// Arrival order within the presentity (newest wins composition).
     pub order: u64,
@@ -95,7 +108,7 @@ pub struct PublicationRecord {
 /// One RFC 6665 subscription as the store keeps it: enough to rebuild the
 /// dialog and go on notifying after a restart or a change of owner, with
 /// the NOTIFY CSeq and watcher-info version so neither goes backwards.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionRecord {
     pub id: u64,
     /// `presence` or `presence.winfo`.
@@ -126,4 +139,81 @@ pub struct SubscriptionRecord {
     pub notify_cseq: u32,
     /// Next watcher-info document version (presence.winfo only).
     pub winfo_version: u32,
+}
+
+/// Bodies are text almost always (PIDF, text/plain): as a JSON string they
+/// cost their length, where a JSON array of numbers costs three to four
+/// times it. A body that is not UTF-8 is kept as an array of byte values.
+mod body_text {
+    use std::fmt;
+
+    use serde::de::{self, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(body) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.collect_seq(body),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_any(BodyVisitor)
+    }
+
+    struct BodyVisitor;
+
+    impl<'de> Visitor<'de> for BodyVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or an array of bytes")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            Ok(v.as_bytes().to_vec())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &[u8]) -> StoredMessage {
+        StoredMessage {
+            id: MessageId(3),
+            received_at: UnixTime(1),
+            expires_at: UnixTime(2),
+            from: "<sip:a@x>;tag=1".into(),
+            to: "<sip:b@x>".into(),
+            content_type: None,
+            headers: vec![("Subject".into(), "hi".into())],
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn text_bodies_encode_as_strings_and_others_as_bytes() {
+        let text = message("grüß \"dich\"".as_bytes());
+        let json = serde_json::to_string(&text).unwrap();
+        assert!(json.contains(r#""body":"grüß \"dich\"""#), "{json}");
+        assert_eq!(serde_json::from_str::<StoredMessage>(&json).unwrap(), text);
+
+        let binary = message(&[0xff, 0x00, 0x41]);
+        let json = serde_json::to_string(&binary).unwrap();
+        assert!(json.contains(r#""body":[255,0,65]"#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<StoredMessage>(&json).unwrap(),
+            binary
+        );
+    }
 }
