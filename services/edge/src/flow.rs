@@ -71,8 +71,15 @@ impl Flow {
 }
 
 /// Flows this edge can send on, by token.
+///
+/// In a cluster a token starts with the owning edge's address and `#`
+/// (`http://10.0.0.5:7100#udp/...`) so a shard knows which edge to ask.
+/// A UDP flow needs no connection, so any edge can serve another edge's
+/// UDP token (from its own socket) when that edge is gone.
 #[derive(Default)]
 pub struct FlowTable {
+    /// This edge's address as shards reach it; empty in one process.
+    owner: String,
     udp: Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>,
     streams: Mutex<HashMap<String, Flow>>,
 }
@@ -87,6 +94,22 @@ impl FlowTable {
         Ok(())
     }
 
+    pub(crate) fn with_owner(owner: Option<String>) -> FlowTable {
+        FlowTable {
+            owner: owner.unwrap_or_default(),
+            ..FlowTable::default()
+        }
+    }
+
+    /// A token for a flow of this edge.
+    pub(crate) fn token(&self, path: String) -> FlowToken {
+        if self.owner.is_empty() {
+            FlowToken(path)
+        } else {
+            FlowToken(format!("{}#{path}", self.owner))
+        }
+    }
+
     /// The flow of a datagram from `remote` to the socket bound at `local`.
     pub(crate) fn udp_flow(
         &self,
@@ -98,7 +121,7 @@ impl FlowTable {
             transport: Transport::Udp,
             local,
             remote,
-            token: FlowToken(format!("udp/{local}/{remote}")),
+            token: self.token(format!("udp/{local}/{remote}")),
             sender: FlowSender::Udp(Arc::clone(socket)),
         }
     }
@@ -119,17 +142,27 @@ impl FlowTable {
 
     /// The flow a token names, if this edge still has it.
     pub fn get(&self, token: &FlowToken) -> Option<Flow> {
-        if let Some(rest) = token.0.strip_prefix("udp/") {
+        let path = match token.0.split_once('#') {
+            Some((_, path)) => path,
+            None => token.0.as_str(),
+        };
+        if let Some(rest) = path.strip_prefix("udp/") {
             let (local, remote) = rest.split_once('/')?;
             let local: SocketAddr = local.parse().ok()?;
             let remote: SocketAddr = remote.parse().ok()?;
-            let socket = self
-                .udp
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&local)
-                .cloned()?;
-            return Some(self.udp_flow(&socket, local, remote));
+            let sockets = self.udp.lock().unwrap_or_else(|e| e.into_inner());
+            // The socket the flow came in on, or (another edge's flow, or
+            // ours before a restart) any socket of the same address family.
+            let (local, socket) = match sockets.get(&local) {
+                Some(socket) => (local, Arc::clone(socket)),
+                None => sockets
+                    .iter()
+                    .find(|(addr, _)| addr.is_ipv4() == remote.is_ipv4())
+                    .map(|(addr, socket)| (*addr, Arc::clone(socket)))?,
+            };
+            let mut flow = self.udp_flow(&socket, local, remote);
+            flow.token = token.clone();
+            return Some(flow);
         }
         self.streams
             .lock()

@@ -46,6 +46,9 @@ pub struct EdgeConfig {
     pub advertised_host: Option<String>,
     /// Server and User-Agent header value; `None` sends none.
     pub server_header: Option<String>,
+    /// In a cluster, the address shards reach this edge's gRPC delivery
+    /// service at; it prefixes every flow token this edge mints.
+    pub public_grpc: Option<String>,
 }
 
 impl Default for EdgeConfig {
@@ -56,6 +59,7 @@ impl Default for EdgeConfig {
             domains: Vec::new(),
             advertised_host: None,
             server_header: Some("Herald".into()),
+            public_grpc: None,
         }
     }
 }
@@ -100,8 +104,8 @@ impl Edge {
     pub fn new(config: EdgeConfig) -> Arc<Edge> {
         Arc::new(Edge {
             server_transactions: Mutex::new(ServerTransactions::new(config.timers)),
+            flows: FlowTable::with_owner(config.public_grpc.clone()),
             config,
-            flows: FlowTable::default(),
             client_transactions: Mutex::new(HashMap::new()),
             services: std::sync::OnceLock::new(),
             own_addrs: Mutex::new(Vec::new()),

@@ -29,8 +29,15 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Role {
-    /// Every role in one process (the default).
+    /// Every role in one process (the default): in-memory, or durable with --redis.
     All,
+    /// A SIP edge: sockets and transactions; routes requests to the shards
+    /// (--presence-shards, --messaging-shards) and serves deliveries on --grpc-listen.
+    Edge,
+    /// One presence shard (--shard-id of --presence-shards), state in --redis.
+    Presence,
+    /// One messaging shard (--shard-id of --messaging-shards), state in --redis.
+    Messaging,
 }
 
 /// Options as given on the command line or in the environment; `None`
@@ -40,6 +47,39 @@ pub(crate) struct Options {
     /// TOML configuration file.
     #[arg(long, env = "HERALD_CONFIG", global = true)]
     pub(crate) config: Option<PathBuf>,
+    /// Redis holding the state: redis://host:port, or redis+cluster://h1:p1,h2:p2.
+    /// Without it `all` keeps state in memory; shards require it.
+    #[arg(long, env = "HERALD_REDIS", global = true)]
+    pub(crate) redis: Option<String>,
+    /// gRPC listen address of an edge or shard (port 0 picks one).
+    #[arg(long, env = "HERALD_GRPC_LISTEN", global = true)]
+    pub(crate) grpc_listen: Option<SocketAddr>,
+    /// The URL other roles reach this process's gRPC at (default: http://<grpc-listen>).
+    #[arg(long, env = "HERALD_PUBLIC_GRPC", global = true)]
+    pub(crate) public_grpc: Option<String>,
+    /// This shard's ordinal in its shard list.
+    #[arg(long, env = "HERALD_SHARD_ID", global = true)]
+    pub(crate) shard_id: Option<u32>,
+    /// The presence shards' gRPC URLs, in ordinal order.
+    #[arg(
+        long,
+        env = "HERALD_PRESENCE_SHARDS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) presence_shards: Vec<String>,
+    /// The messaging shards' gRPC URLs, in ordinal order.
+    #[arg(
+        long,
+        env = "HERALD_MESSAGING_SHARDS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) messaging_shards: Vec<String>,
+    /// Every edge's gRPC URL, for shards to reach clients through another
+    /// edge when the client's own edge is gone.
+    #[arg(long, env = "HERALD_EDGES", value_delimiter = ',', global = true)]
+    pub(crate) edges: Vec<String>,
     /// SIP listen address, UDP and TCP on the same port; repeat for more.
     /// Port 0 picks a free port.
     #[arg(long, env = "HERALD_SIP_LISTEN", value_delimiter = ',', global = true)]
@@ -147,6 +187,13 @@ pub(crate) enum OnClose {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct FileConfig {
+    redis: Option<String>,
+    grpc_listen: Option<SocketAddr>,
+    public_grpc: Option<String>,
+    shard_id: Option<u32>,
+    presence_shards: Option<Vec<String>>,
+    messaging_shards: Option<Vec<String>>,
+    edges: Option<Vec<String>>,
     sip_listen: Option<Vec<SocketAddr>>,
     domain: Option<Vec<String>>,
     advertise: Option<String>,
@@ -178,6 +225,13 @@ struct FileConfig {
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    pub(crate) redis: Option<String>,
+    pub(crate) grpc_listen: Option<SocketAddr>,
+    pub(crate) public_grpc: Option<String>,
+    pub(crate) shard_id: Option<u32>,
+    pub(crate) presence_shards: Vec<String>,
+    pub(crate) messaging_shards: Vec<String>,
+    pub(crate) edges: Vec<String>,
     pub(crate) sip_listen: Vec<SocketAddr>,
     pub(crate) domains: Vec<String>,
     pub(crate) advertise: Option<String>,
@@ -225,6 +279,13 @@ impl Config {
             }
         }
         let config = Config {
+            redis: o.redis.or(file.redis),
+            grpc_listen: o.grpc_listen.or(file.grpc_listen),
+            public_grpc: o.public_grpc.or(file.public_grpc),
+            shard_id: o.shard_id.or(file.shard_id),
+            presence_shards: list(o.presence_shards, file.presence_shards, vec![]),
+            messaging_shards: list(o.messaging_shards, file.messaging_shards, vec![]),
+            edges: list(o.edges, file.edges, vec![]),
             sip_listen: list(
                 o.sip_listen,
                 file.sip_listen,

@@ -2,24 +2,18 @@
 //! the roles asked for. All protocol logic lives in the role crates.
 
 mod config;
+mod roles;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-use config::{Cli, Config, OnClose, PolicyName, Role};
-use edge::{Edge, EdgeConfig, Listeners, Services, Timers};
-use messaging::{MessagingConfig, MessagingService, RegistrarConfig};
-use presence::{Policy, PresenceConfig, PresenceService};
-use sip::{Aor, Limits};
-use store::MemoryStore;
+use config::{Cli, Config, Role};
+use edge::Listeners;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,7 +35,10 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.role.unwrap_or(Role::All) {
-            Role::All => run_all(config).await,
+            Role::All => roles::all(config).await,
+            Role::Edge => roles::edge(config).await,
+            Role::Presence => roles::presence(config).await,
+            Role::Messaging => roles::messaging(config).await,
         }
     });
     match result {
@@ -62,125 +59,9 @@ fn init_logging(filter: &str) {
         .init();
 }
 
-async fn run_all(config: Config) -> anyhow::Result<()> {
-    let listeners = bind(&config.sip_listen, config.udp_buffer).await?;
-    for s in &listeners.udp {
-        println!("listening sip+udp {}", s.local_addr()?);
-    }
-    for l in &listeners.tcp {
-        println!("listening sip+tcp {}", l.local_addr()?);
-    }
-
-    let directory = if config.users.is_empty() {
-        None
-    } else {
-        let mut users = HashSet::new();
-        for u in &config.users {
-            let text = if u.starts_with("sip:") || u.starts_with("sips:") {
-                u.clone()
-            } else {
-                format!("sip:{u}")
-            };
-            users.insert(
-                text.parse::<Aor>()
-                    .with_context(|| format!("bad user {u}"))?,
-            );
-        }
-        Some(users)
-    };
-    if config.domains.is_empty() {
-        tracing::warn!("serving every SIP domain asked for (open default); restrict with --domain");
-    }
-    tracing::warn!("no authentication configured: anyone may register and send as anyone");
-
-    let edge = Edge::new(EdgeConfig {
-        limits: Limits {
-            max_message_size: config.max_message_size,
-            max_body_size: config.max_body_size,
-            ..Limits::default()
-        },
-        timers: Timers {
-            t1: Duration::from_millis(config.timer_t1_ms),
-            ..Timers::default()
-        },
-        domains: config.domains.clone(),
-        advertised_host: config.advertise.clone(),
-        server_header: config.server_header.clone(),
-    });
-    let store: Arc<dyn store::Store> = Arc::new(MemoryStore::new());
-    let messaging = MessagingService::new(
-        store.clone(),
-        edge.delivery(),
-        MessagingConfig {
-            registrar: RegistrarConfig {
-                min_expires: config.min_expires,
-                max_expires: config.max_expires,
-                default_expires: config.default_expires,
-                max_contacts: config.max_contacts,
-            },
-            delivery_timeout: Duration::from_secs(config.delivery_timeout),
-            offline_ttl: Duration::from_secs(config.offline_ttl),
-            offline_max_per_user: config.offline_max,
-            directory,
-        },
-    );
-
-    let presence = PresenceService::new(
-        store.clone(),
-        edge.delivery(),
-        PresenceConfig {
-            publish_min_expires: config.publish_min_expires,
-            publish_max_expires: config.publish_max_expires,
-            publish_default_expires: config.publish_max_expires.min(3600),
-            subscribe_min_expires: config.subscribe_min_expires,
-            subscribe_max_expires: config.subscribe_max_expires,
-            subscribe_default_expires: config.subscribe_max_expires.min(3600),
-            policy: match config.presence_policy {
-                PolicyName::Allow => Policy::Allow,
-                PolicyName::Confirm => Policy::Confirm,
-            },
-            xml_limits: pidf::XmlLimits {
-                max_bytes: config.max_body_size,
-                ..pidf::XmlLimits::default()
-            },
-            expire_publications_on_close: config.publication_on_close == OnClose::Expire,
-            max_publications_per_presentity: config.max_publications,
-            max_watchers_per_presentity: config.max_watchers,
-            notify_queue_max: config.notify_queue,
-        },
-    );
-
-    // Pick up presence state a persistent store kept across a restart.
-    let restored = presence
-        .restore()
-        .await
-        .context("cannot load presence state")?;
-    if restored > 0 {
-        tracing::info!(presentities = restored, "presence state restored");
-    }
-
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    tokio::spawn(
-        presence
-            .clone()
-            .run_expiry(shutdown.clone().cancelled_owned()),
-    );
-    let services = Services {
-        messaging: Arc::new(messaging),
-        presence: Arc::new(presence),
-    };
-    let server = tokio::spawn(edge::run(edge, listeners, services, shutdown.clone()));
-    println!("ready");
-    tracing::info!("herald ready (roles: edge, messaging, presence; store: memory)");
-    server.await.context("edge task failed")??;
-    tracing::info!("herald stopped");
-    Ok(())
-}
-
 /// Binds UDP then TCP on the same port for each address. With port 0 the
 /// port UDP got is taken for TCP too, retrying if TCP finds it in use.
-async fn bind(addrs: &[SocketAddr], udp_buffer: usize) -> anyhow::Result<Listeners> {
+pub(crate) async fn bind(addrs: &[SocketAddr], udp_buffer: usize) -> anyhow::Result<Listeners> {
     let mut listeners = Listeners::default();
     for addr in addrs {
         let mut attempts = 0;
@@ -228,7 +109,7 @@ fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
+pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -268,8 +268,14 @@ impl PresenceService {
     /// NOTIFY CSeq and winfo version, and their expiry times. What expired
     /// meanwhile ends at the next sweep, with its NOTIFYs. Returns how many
     /// presentities were loaded.
-    pub async fn restore(&self) -> Result<usize, StoreError> {
-        let aors = self.inner.store.presentities().await?;
+    ///
+    /// `slots` limits it to the presentities of those slots (a shard loads
+    /// what it owns); `None` loads everything (one process).
+    pub async fn restore(&self, slots: Option<&[u16]>) -> Result<usize, StoreError> {
+        let aors = match slots {
+            Some(slots) => self.inner.store.presentities_in_slots(slots).await?,
+            None => self.inner.store.presentities().await?,
+        };
         for aor in &aors {
             let (publications, subscriptions) = self.inner.store.presence_state(aor).await?;
             let cell = self.inner.presentity(aor);

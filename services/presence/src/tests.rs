@@ -297,7 +297,7 @@ async fn state_and_cseq_survive_a_restart_through_the_store() {
     // A new process over the same store: the publication and the
     // subscription come back, and the next NOTIFY continues the CSeq.
     let after = PresenceService::new(shared, recorder, PresenceConfig::default());
-    assert_eq!(after.restore().await.unwrap(), 1);
+    assert_eq!(after.restore(None).await.unwrap(), 1);
     assert_eq!(after.counts().await, (1, 1));
     let modified = after
         .publish(publish(

@@ -21,10 +21,12 @@
 
 mod client;
 pub mod convert;
+mod router;
 mod server;
 
 pub use client::{channel, ClientConfig, GrpcEdgeDelivery, GrpcMessaging, GrpcPresence};
 pub use convert::DecodeError;
+pub use router::EdgeRouter;
 pub use server::{
     edge_delivery_service, messaging_service, presence_service, EdgeDeliveryService,
     MessagingService, PresenceService,

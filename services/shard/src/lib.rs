@@ -6,8 +6,19 @@
 //! edge and every shard computes the same owner with no lookup, and growing
 //! from P to P+1 shards moves only about 1/(P+1) of the slots.
 //!
-//! Must never: depend on anything but the slot number and the shard count,
-//! or every node would have to agree on more than its configuration.
+//! It also holds both ends of routing by owner: on the edge,
+//! [`ShardedMessaging`] and [`ShardedPresence`] send each request to the
+//! shard that owns its AOR; on a shard, [`OwnedMessaging`] and
+//! [`OwnedPresence`] refuse what it does not own (a stale shard list
+//! somewhere), so two shards never both act for one presentity.
+//!
+//! Must never: depend on anything but the slot number and the shard count
+//! to pick an owner, or every node would have to agree on more than its
+//! configuration.
+
+mod routing;
+
+pub use routing::{OwnedMessaging, OwnedPresence, ShardedMessaging, ShardedPresence};
 
 use std::fmt;
 use std::str::FromStr;

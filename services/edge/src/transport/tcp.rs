@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use sip::Frame;
-use store::FlowToken;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -54,7 +53,7 @@ async fn connection(
         transport: Transport::Tcp,
         local,
         remote,
-        token: FlowToken(format!("tcp/{id}/{remote}")),
+        token: edge.flows.token(format!("tcp/{id}/{remote}")),
         sender: FlowSender::Stream(tx),
     };
     edge.flows.add_stream(flow.clone());

@@ -1,0 +1,309 @@
+//! The roles this binary runs: each builds its services from the
+//! configuration, serves them, and stops on SIGTERM.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use api::{EdgeDelivery, Messaging, Presence};
+use edge::{Edge, EdgeConfig, Listeners, Services, Timers};
+use messaging::{MessagingConfig, MessagingService, RegistrarConfig};
+use presence::{Policy, PresenceConfig, PresenceService};
+use shard::{OwnedMessaging, OwnedPresence, ShardId, ShardMap, ShardedMessaging, ShardedPresence};
+use sip::{Aor, Limits};
+use store::{MemoryStore, RedisStore, Store};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, OnClose, PolicyName};
+use crate::{bind, stop_on_signal};
+
+/// Every role in one process: the embedded default.
+pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
+    let listeners = sip_listeners(&config).await?;
+    warn_open(&config);
+    let store = store(&config).await?;
+    let edge = Edge::new(edge_config(&config, None));
+    let messaging =
+        MessagingService::new(store.clone(), edge.delivery(), messaging_config(&config)?);
+    let presence = PresenceService::new(store.clone(), edge.delivery(), presence_config(&config));
+    // Pick up presence state a persistent store kept across a restart.
+    let restored = presence
+        .restore(None)
+        .await
+        .context("cannot load presence state")?;
+    if restored > 0 {
+        tracing::info!(presentities = restored, "presence state restored");
+    }
+    let shutdown = shutdown();
+    tokio::spawn(
+        presence
+            .clone()
+            .run_expiry(shutdown.clone().cancelled_owned()),
+    );
+    let services = Services {
+        messaging: Arc::new(messaging),
+        presence: Arc::new(presence),
+    };
+    let server = tokio::spawn(edge::run(edge, listeners, services, shutdown.clone()));
+    println!("ready");
+    tracing::info!(
+        store = if config.redis.is_some() {
+            "redis"
+        } else {
+            "memory"
+        },
+        "herald ready (roles: edge, messaging, presence)"
+    );
+    server.await.context("edge task failed")??;
+    tracing::info!("herald stopped");
+    Ok(())
+}
+
+/// A SIP edge of a cluster.
+pub(crate) async fn edge(config: Config) -> anyhow::Result<()> {
+    let presence_map =
+        ShardMap::new(config.presence_shards.clone()).context("an edge needs --presence-shards")?;
+    let messaging_map = ShardMap::new(config.messaging_shards.clone())
+        .context("an edge needs --messaging-shards")?;
+    let listeners = sip_listeners(&config).await?;
+    let (grpc, public) = grpc_listener(&config).await?;
+    warn_open(&config);
+
+    let client = proto::ClientConfig::default();
+    let mut presence_shards: Vec<Arc<dyn Presence>> = Vec::new();
+    for url in &config.presence_shards {
+        presence_shards.push(Arc::new(proto::GrpcPresence::connect_lazy(
+            url.clone(),
+            &client,
+        )?));
+    }
+    let mut messaging_shards: Vec<Arc<dyn Messaging>> = Vec::new();
+    for url in &config.messaging_shards {
+        messaging_shards.push(Arc::new(proto::GrpcMessaging::connect_lazy(
+            url.clone(),
+            &client,
+        )?));
+    }
+    let edge = Edge::new(edge_config(&config, Some(public)));
+    let services = Services {
+        messaging: Arc::new(ShardedMessaging::new(messaging_map, messaging_shards)),
+        presence: Arc::new(ShardedPresence::new(presence_map, presence_shards)),
+    };
+    let shutdown = shutdown();
+    let deliveries = tonic::transport::Server::builder()
+        .add_service(proto::edge_delivery_service(edge.delivery()))
+        .serve_with_incoming_shutdown(incoming(grpc), shutdown.clone().cancelled_owned());
+    let grpc_task = tokio::spawn(deliveries);
+    let sip_task = tokio::spawn(edge::run(edge, listeners, services, shutdown.clone()));
+    println!("ready");
+    tracing::info!("herald edge ready");
+    sip_task.await.context("edge task failed")??;
+    grpc_task.await.context("gRPC task failed")??;
+    Ok(())
+}
+
+/// One presence shard of a cluster.
+pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
+    let (map, me) = shard_of(&config, &config.presence_shards, "--presence-shards")?;
+    let store = cluster_store(&config).await?;
+    let (grpc, _) = grpc_listener(&config).await?;
+    let delivery = edge_router(&config);
+    let service = PresenceService::new(store, delivery, presence_config(&config));
+    let owned_slots = map.slots_of(me, store::SLOTS);
+    let restored = service
+        .restore(Some(&owned_slots))
+        .await
+        .context("cannot load presence state")?;
+    tracing::info!(shard = %me, presentities = restored, slots = owned_slots.len(), "presence state loaded");
+    let shutdown = shutdown();
+    tokio::spawn(
+        service
+            .clone()
+            .run_expiry(shutdown.clone().cancelled_owned()),
+    );
+    let owned: Arc<dyn Presence> = Arc::new(OwnedPresence::new(map, me, Arc::new(service)));
+    println!("ready");
+    tracing::info!(shard = %me, "herald presence shard ready");
+    tonic::transport::Server::builder()
+        .add_service(proto::presence_service(owned))
+        .serve_with_incoming_shutdown(incoming(grpc), shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+/// One messaging shard of a cluster.
+pub(crate) async fn messaging(config: Config) -> anyhow::Result<()> {
+    let (map, me) = shard_of(&config, &config.messaging_shards, "--messaging-shards")?;
+    let store = cluster_store(&config).await?;
+    let (grpc, _) = grpc_listener(&config).await?;
+    let delivery = edge_router(&config);
+    let service = MessagingService::new(store, delivery, messaging_config(&config)?);
+    let owned: Arc<dyn Messaging> = Arc::new(OwnedMessaging::new(map, me, Arc::new(service)));
+    let shutdown = shutdown();
+    println!("ready");
+    tracing::info!(shard = %me, "herald messaging shard ready");
+    tonic::transport::Server::builder()
+        .add_service(proto::messaging_service(owned))
+        .serve_with_incoming_shutdown(incoming(grpc), shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+fn shutdown() -> CancellationToken {
+    let token = CancellationToken::new();
+    tokio::spawn(stop_on_signal(token.clone()));
+    token
+}
+
+fn shard_of(config: &Config, shards: &[String], flag: &str) -> anyhow::Result<(ShardMap, ShardId)> {
+    let map = ShardMap::new(shards.to_vec()).with_context(|| format!("a shard needs {flag}"))?;
+    let Some(id) = config.shard_id else {
+        bail!("a shard needs --shard-id");
+    };
+    if id as usize >= map.len() {
+        bail!("--shard-id {id} is not in {flag} ({} shards)", map.len());
+    }
+    Ok((map, ShardId(id)))
+}
+
+fn edge_router(config: &Config) -> Arc<dyn EdgeDelivery> {
+    Arc::new(proto::EdgeRouter::new(
+        config.edges.clone(),
+        proto::ClientConfig::DELIVERY_DEFAULT,
+    ))
+}
+
+async fn sip_listeners(config: &Config) -> anyhow::Result<Listeners> {
+    let listeners = bind(&config.sip_listen, config.udp_buffer).await?;
+    for s in &listeners.udp {
+        println!("listening sip+udp {}", s.local_addr()?);
+    }
+    for l in &listeners.tcp {
+        println!("listening sip+tcp {}", l.local_addr()?);
+    }
+    Ok(listeners)
+}
+
+/// Binds the gRPC port; returns it with the URL others reach it at.
+async fn grpc_listener(config: &Config) -> anyhow::Result<(TcpListener, String)> {
+    let addr = config
+        .grpc_listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind gRPC {addr}"))?;
+    let local = listener.local_addr()?;
+    println!("listening grpc {local}");
+    let public = config
+        .public_grpc
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    Ok((listener, public))
+}
+
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    tokio_stream::wrappers::TcpListenerStream::new(listener)
+}
+
+async fn store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.redis {
+        Some(url) => Arc::new(
+            RedisStore::connect(url)
+                .await
+                .with_context(|| format!("cannot reach Redis at {url}"))?,
+        ),
+        None => Arc::new(MemoryStore::new()),
+    })
+}
+
+async fn cluster_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if config.redis.is_none() {
+        bail!("a shard keeps its state in Redis: give --redis");
+    }
+    store(config).await
+}
+
+fn warn_open(config: &Config) {
+    if config.domains.is_empty() {
+        tracing::warn!("serving every SIP domain asked for (open default); restrict with --domain");
+    }
+    tracing::warn!("no authentication configured: anyone may register and send as anyone");
+}
+
+fn edge_config(config: &Config, public_grpc: Option<String>) -> EdgeConfig {
+    EdgeConfig {
+        limits: Limits {
+            max_message_size: config.max_message_size,
+            max_body_size: config.max_body_size,
+            ..Limits::default()
+        },
+        timers: Timers {
+            t1: Duration::from_millis(config.timer_t1_ms),
+            ..Timers::default()
+        },
+        domains: config.domains.clone(),
+        advertised_host: config.advertise.clone(),
+        server_header: config.server_header.clone(),
+        public_grpc,
+    }
+}
+
+fn messaging_config(config: &Config) -> anyhow::Result<MessagingConfig> {
+    let directory = if config.users.is_empty() {
+        None
+    } else {
+        let mut users = HashSet::new();
+        for u in &config.users {
+            let text = if u.starts_with("sip:") || u.starts_with("sips:") {
+                u.clone()
+            } else {
+                format!("sip:{u}")
+            };
+            users.insert(
+                text.parse::<Aor>()
+                    .with_context(|| format!("bad user {u}"))?,
+            );
+        }
+        Some(users)
+    };
+    Ok(MessagingConfig {
+        registrar: RegistrarConfig {
+            min_expires: config.min_expires,
+            max_expires: config.max_expires,
+            default_expires: config.default_expires,
+            max_contacts: config.max_contacts,
+        },
+        delivery_timeout: Duration::from_secs(config.delivery_timeout),
+        offline_ttl: Duration::from_secs(config.offline_ttl),
+        offline_max_per_user: config.offline_max,
+        directory,
+    })
+}
+
+fn presence_config(config: &Config) -> PresenceConfig {
+    PresenceConfig {
+        publish_min_expires: config.publish_min_expires,
+        publish_max_expires: config.publish_max_expires,
+        publish_default_expires: config.publish_max_expires.min(3600),
+        subscribe_min_expires: config.subscribe_min_expires,
+        subscribe_max_expires: config.subscribe_max_expires,
+        subscribe_default_expires: config.subscribe_max_expires.min(3600),
+        policy: match config.presence_policy {
+            PolicyName::Allow => Policy::Allow,
+            PolicyName::Confirm => Policy::Confirm,
+        },
+        xml_limits: pidf::XmlLimits {
+            max_bytes: config.max_body_size,
+            ..pidf::XmlLimits::default()
+        },
+        expire_publications_on_close: config.publication_on_close == OnClose::Expire,
+        max_publications_per_presentity: config.max_publications,
+        max_watchers_per_presentity: config.max_watchers,
+        notify_queue_max: config.notify_queue,
+    }
+}

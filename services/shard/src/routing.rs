@@ -1,0 +1,157 @@
+//! Routing by owner: edges pick the shard, shards check they own it.
+
+use std::sync::Arc;
+
+use api::{
+    MessageOutcome, Messaging, MessagingError, PageMessage, Presence, PresenceError, PublishOk,
+    PublishRequest, RegisterRequest, RegistrarError, SubscribeOk, SubscribeRequest,
+};
+use async_trait::async_trait;
+use sip::Aor;
+use store::{slot_of, Binding, FlowToken, StoreError};
+
+use crate::{ShardId, ShardMap};
+
+fn not_owner(aor: &Aor, me: ShardId) -> StoreError {
+    // Answered 503 with Retry-After: by the retry the edge's shard list
+    // (or ours) has caught up.
+    StoreError::Unavailable(format!("shard {me} does not own {aor}"))
+}
+
+/// The messaging shards seen from an edge: each request goes to the owner
+/// of its AOR.
+pub struct ShardedMessaging {
+    map: ShardMap,
+    shards: Vec<Arc<dyn Messaging>>,
+}
+
+impl ShardedMessaging {
+    /// `shards[i]` serves `ShardId(i)` of `map`.
+    pub fn new(map: ShardMap, shards: Vec<Arc<dyn Messaging>>) -> Self {
+        assert_eq!(map.len(), shards.len(), "one client per shard");
+        ShardedMessaging { map, shards }
+    }
+
+    fn owner(&self, aor: &Aor) -> &Arc<dyn Messaging> {
+        &self.shards[self.map.owner(slot_of(aor)).0 as usize]
+    }
+}
+
+#[async_trait]
+impl Messaging for ShardedMessaging {
+    async fn register(&self, request: RegisterRequest) -> Result<Vec<Binding>, RegistrarError> {
+        self.owner(&request.aor).register(request).await
+    }
+
+    async fn message(&self, message: PageMessage) -> Result<MessageOutcome, MessagingError> {
+        self.owner(&message.target).message(message).await
+    }
+}
+
+/// The presence shards seen from an edge.
+pub struct ShardedPresence {
+    map: ShardMap,
+    shards: Vec<Arc<dyn Presence>>,
+}
+
+impl ShardedPresence {
+    /// `shards[i]` serves `ShardId(i)` of `map`.
+    pub fn new(map: ShardMap, shards: Vec<Arc<dyn Presence>>) -> Self {
+        assert_eq!(map.len(), shards.len(), "one client per shard");
+        ShardedPresence { map, shards }
+    }
+
+    fn owner(&self, aor: &Aor) -> &Arc<dyn Presence> {
+        &self.shards[self.map.owner(slot_of(aor)).0 as usize]
+    }
+}
+
+#[async_trait]
+impl Presence for ShardedPresence {
+    async fn publish(&self, request: PublishRequest) -> Result<PublishOk, PresenceError> {
+        self.owner(&request.presentity).publish(request).await
+    }
+
+    async fn subscribe(&self, request: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
+        self.owner(&request.presentity).subscribe(request).await
+    }
+
+    /// A connection may carry subscriptions to presentities of any shard.
+    async fn flow_closed(&self, flow: FlowToken) {
+        for shard in &self.shards {
+            shard.flow_closed(flow.clone()).await;
+        }
+    }
+}
+
+/// A messaging shard's service, refusing AORs it does not own.
+pub struct OwnedMessaging {
+    map: ShardMap,
+    me: ShardId,
+    inner: Arc<dyn Messaging>,
+}
+
+impl OwnedMessaging {
+    pub fn new(map: ShardMap, me: ShardId, inner: Arc<dyn Messaging>) -> Self {
+        OwnedMessaging { map, me, inner }
+    }
+
+    fn owns(&self, aor: &Aor) -> bool {
+        self.map.owner(slot_of(aor)) == self.me
+    }
+}
+
+#[async_trait]
+impl Messaging for OwnedMessaging {
+    async fn register(&self, request: RegisterRequest) -> Result<Vec<Binding>, RegistrarError> {
+        if !self.owns(&request.aor) {
+            return Err(not_owner(&request.aor, self.me).into());
+        }
+        self.inner.register(request).await
+    }
+
+    async fn message(&self, message: PageMessage) -> Result<MessageOutcome, MessagingError> {
+        if !self.owns(&message.target) {
+            return Err(not_owner(&message.target, self.me).into());
+        }
+        self.inner.message(message).await
+    }
+}
+
+/// A presence shard's service, refusing presentities it does not own.
+pub struct OwnedPresence {
+    map: ShardMap,
+    me: ShardId,
+    inner: Arc<dyn Presence>,
+}
+
+impl OwnedPresence {
+    pub fn new(map: ShardMap, me: ShardId, inner: Arc<dyn Presence>) -> Self {
+        OwnedPresence { map, me, inner }
+    }
+
+    fn owns(&self, aor: &Aor) -> bool {
+        self.map.owner(slot_of(aor)) == self.me
+    }
+}
+
+#[async_trait]
+impl Presence for OwnedPresence {
+    async fn publish(&self, request: PublishRequest) -> Result<PublishOk, PresenceError> {
+        if !self.owns(&request.presentity) {
+            return Err(not_owner(&request.presentity, self.me).into());
+        }
+        self.inner.publish(request).await
+    }
+
+    async fn subscribe(&self, request: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
+        if !self.owns(&request.presentity) {
+            return Err(not_owner(&request.presentity, self.me).into());
+        }
+        self.inner.subscribe(request).await
+    }
+
+    async fn flow_closed(&self, flow: FlowToken) {
+        self.inner.flow_closed(flow).await;
+    }
+}
