@@ -45,6 +45,8 @@ pub struct HeraldProcess {
     pub udp: SocketAddr,
     /// Where the TCP listener listens.
     pub tcp: SocketAddr,
+    /// Where the gRPC server listens (cluster roles), if any.
+    pub grpc: Option<SocketAddr>,
     log_path: PathBuf,
     tail: Arc<Mutex<VecDeque<String>>>,
 }
@@ -57,8 +59,13 @@ impl HeraldProcess {
         ));
         let tail = Arc::new(Mutex::new(VecDeque::new()));
 
+        // Shards have no SIP sockets; every other role gets one on port 0.
+        let shard = matches!(args.first(), Some(&"presence") | Some(&"messaging"));
         let mut cmd = Command::new(bin);
-        cmd.arg("--sip-listen").arg("127.0.0.1:0").args(args);
+        if !shard {
+            cmd.arg("--sip-listen").arg("127.0.0.1:0");
+        }
+        cmd.args(args);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -76,9 +83,9 @@ impl HeraldProcess {
         if let Ok(mut f) = log.lock() {
             let _ = writeln!(
                 f,
-                "# {} --sip-listen 127.0.0.1:0 {}",
+                "# {} {:?}",
                 bin.display(),
-                args.join(" ")
+                cmd.get_args().collect::<Vec<_>>()
             );
         }
 
@@ -91,10 +98,11 @@ impl HeraldProcess {
             child,
             udp: SocketAddr::from(([0, 0, 0, 0], 0)),
             tcp: SocketAddr::from(([0, 0, 0, 0], 0)),
+            grpc: None,
             log_path,
             tail,
         };
-        let (udp, tcp) = match wait_ready(&rx) {
+        let (udp, tcp, grpc) = match wait_ready(&rx, !shard) {
             Ok(addrs) => addrs,
             Err(e) => {
                 let status = proc.child.try_wait().ok().flatten();
@@ -107,6 +115,7 @@ impl HeraldProcess {
         };
         proc.udp = udp;
         proc.tcp = tcp;
+        proc.grpc = grpc;
         Ok(proc)
     }
 
@@ -248,9 +257,14 @@ fn pump(
 }
 
 /// Reads `listening sip+udp A`, `listening sip+tcp A`, `ready`.
-fn wait_ready(rx: &mpsc::Receiver<String>) -> Result<(SocketAddr, SocketAddr)> {
+/// Reads the start-up lines until `ready`: the SIP listeners (required
+/// when `sip`) and the gRPC listener (cluster roles).
+fn wait_ready(
+    rx: &mpsc::Receiver<String>,
+    sip: bool,
+) -> Result<(SocketAddr, SocketAddr, Option<SocketAddr>)> {
     let deadline = Instant::now() + READY_DEADLINE;
-    let (mut udp, mut tcp) = (None, None);
+    let (mut udp, mut tcp, mut grpc) = (None, None, None);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = match rx.recv_timeout(left) {
@@ -275,9 +289,17 @@ fn wait_ready(rx: &mpsc::Receiver<String>) -> Result<(SocketAddr, SocketAddr)> {
                     .parse()
                     .with_context(|| format!("bad line {line:?}"))?,
             );
+        } else if let Some(addr) = line.strip_prefix("listening grpc ") {
+            grpc = Some(
+                addr.trim()
+                    .parse()
+                    .with_context(|| format!("bad line {line:?}"))?,
+            );
         } else if line == "ready" {
+            let none = SocketAddr::from(([0, 0, 0, 0], 0));
             return match (udp, tcp) {
-                (Some(u), Some(t)) => Ok((u, t)),
+                (Some(u), Some(t)) => Ok((u, t, grpc)),
+                _ if !sip => Ok((none, none, grpc)),
                 _ => Err(anyhow!(
                     "`ready` before both listening lines (udp {udp:?}, tcp {tcp:?})"
                 )),
