@@ -29,7 +29,11 @@ fn a_burst_coalesces_in_order_and_ends_with_the_last_state() -> Result<()> {
     // Bob reads nothing while Alice changes her state CHANGES times.
     let aor = alice.aor();
     let body = |n: u32| {
-        let basic = if n.is_multiple_of(2) { "open" } else { "closed" };
+        let basic = if n.is_multiple_of(2) {
+            "open"
+        } else {
+            "closed"
+        };
         pidf_tuple(&aor, "t", basic, Some(&format!("change {n}")))
     };
     let r = alice.publish(&body(1), 600)?;
