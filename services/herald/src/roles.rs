@@ -28,7 +28,11 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
     let edge = Edge::new(edge_config(&config, None));
     let messaging =
         MessagingService::new(store.clone(), edge.delivery(), messaging_config(&config)?);
-    let presence = PresenceService::new(store.clone(), edge.delivery(), presence_config(&config));
+    let mut presence_cfg = presence_config(&config);
+    // The in-memory store survives nothing, so a second copy of presence
+    // state in it would only cost memory.
+    presence_cfg.persist = config.redis.is_some();
+    let presence = PresenceService::new(store.clone(), edge.delivery(), presence_cfg);
     // Pick up presence state a persistent store kept across a restart.
     let restored = presence
         .restore(None)
@@ -305,5 +309,6 @@ fn presence_config(config: &Config) -> PresenceConfig {
         max_publications_per_presentity: config.max_publications,
         max_watchers_per_presentity: config.max_watchers,
         notify_queue_max: config.notify_queue,
+        persist: true,
     }
 }

@@ -74,6 +74,10 @@ pub struct PresenceConfig {
     /// Changes queued for one watcher while its NOTIFYs are in flight;
     /// past this, new changes fold into the last queued NOTIFY.
     pub notify_queue_max: usize,
+    /// Write presence state through the store. Off when the store is the
+    /// in-memory one of a single process: a second copy in the same memory
+    /// would survive nothing and double the cost of every subscription.
+    pub persist: bool,
 }
 
 impl Default for PresenceConfig {
@@ -91,6 +95,7 @@ impl Default for PresenceConfig {
             max_publications_per_presentity: 32,
             max_watchers_per_presentity: 1000,
             notify_queue_max: 16,
+            persist: true,
         }
     }
 }
@@ -146,6 +151,11 @@ impl Inner {
 
     pub(crate) fn existing(&self, aor: &Aor) -> Option<Cell> {
         lock(&self.presentities).get(aor).cloned()
+    }
+
+    /// The store to write presence state through, unless persistence is off.
+    pub(crate) fn durable(&self) -> Option<&Arc<dyn Store>> {
+        self.config.persist.then_some(&self.store)
     }
 
     /// Drops a presentity that holds nothing and nobody is using, so

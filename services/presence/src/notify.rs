@@ -15,7 +15,6 @@ use api::{EdgeDelivery, OutboundRequest};
 use bytes::Bytes;
 use sip::{Aor, Method, SubscriptionState};
 use store::{FlowToken, UnixTime};
-use tokio::sync::Notify;
 
 use crate::state::{Package, SubscriptionId};
 use crate::winfo::{self, WatcherEntry};
@@ -85,6 +84,10 @@ struct Pending {
     changes: VecDeque<Change>,
     /// A terminated state is queued: nothing may follow it.
     terminated: bool,
+    /// A task is draining the queue.
+    running: bool,
+    /// The last NOTIFY was sent or failed for good: no task may start again.
+    finished: bool,
     /// A new remote target from a refreshing SUBSCRIBE's Contact (RFC
     /// 6665 §4.1.2.1 makes SUBSCRIBE a target refresh request).
     target: Option<String>,
@@ -94,8 +97,25 @@ struct Pending {
 
 struct Shared {
     pending: Mutex<Pending>,
-    wake: Notify,
+    /// The sender's state while no task runs (a held subscription costs no
+    /// task: one is spawned when a change arrives and ends when the queue
+    /// is empty). Taken by the running task, put back before it ends.
+    sender: Mutex<Option<Sender>>,
     queue_max: usize,
+}
+
+/// What sending NOTIFYs for one dialog needs between NOTIFYs.
+struct Sender {
+    inner: Weak<Inner>,
+    delivery: Arc<dyn EdgeDelivery>,
+    dialog: DialogOut,
+    state: NotifyState,
+    /// Our CSeq space for this dialog (RFC 3261 §12.2.1.1) starts after
+    /// the last one stored and only goes up, across restarts too.
+    cseq: u32,
+    winfo_version: u32,
+    /// The presence document last sent (or due).
+    document: Option<Arc<str>>,
 }
 
 /// The fixed parts of every NOTIFY of one dialog (RFC 6665 §4.1.2,
@@ -116,8 +136,8 @@ pub(crate) struct DialogOut {
     pub id: SubscriptionId,
 }
 
-/// Handle to a subscription's NOTIFY queue. Dropping it does not stop the
-/// task; a Terminated state does, after that NOTIFY is sent.
+/// Handle to a subscription's NOTIFY queue. Dropping it does not stop a
+/// running task; a Terminated state ends the queue once it is sent.
 #[derive(Clone)]
 pub(crate) struct Notifier {
     shared: Arc<Shared>,
@@ -135,18 +155,17 @@ impl Notifier {
     ) -> Notifier {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
-            wake: Notify::new(),
+            sender: Mutex::new(Some(Sender {
+                inner,
+                delivery,
+                dialog,
+                state,
+                cseq: last_cseq,
+                winfo_version,
+                document: None,
+            })),
             queue_max: queue_max.max(1),
         });
-        tokio::spawn(run(
-            Arc::clone(&shared),
-            inner,
-            delivery,
-            dialog,
-            state,
-            last_cseq,
-            winfo_version,
-        ));
         Notifier { shared }
     }
 
@@ -160,10 +179,10 @@ impl Notifier {
     /// Queues a change. Either part may be absent (a refresh changes only
     /// the state; a new document only the body).
     pub(crate) fn push(&self, state: Option<NotifyState>, body: Option<Body>) {
-        {
+        let start = {
             let mut p = lock(&self.shared.pending);
             // Once terminated, nothing follows.
-            if p.terminated {
+            if p.terminated || p.finished {
                 return;
             }
             p.terminated = matches!(state, Some(NotifyState::Terminated { .. }));
@@ -182,24 +201,32 @@ impl Notifier {
                 }
                 _ => p.changes.push_back(Change { state, body }),
             }
+            !std::mem::replace(&mut p.running, true)
+        };
+        if start {
+            tokio::spawn(drain(Arc::clone(&self.shared)));
         }
-        self.shared.wake.notify_one();
     }
 }
 
-async fn run(
-    shared: Arc<Shared>,
-    inner: Weak<Inner>,
-    delivery: Arc<dyn EdgeDelivery>,
-    mut dialog: DialogOut,
-    mut state: NotifyState,
-    mut cseq: u32,
-    mut winfo_version: u32,
-) {
+/// Sends the queued changes one NOTIFY at a time, then parks the sender
+/// back in `shared` and ends.
+async fn drain(shared: Arc<Shared>) {
+    // `running` was set by the push that spawned us, after the previous
+    // task (if any) had put the sender back.
+    let Some(mut sender) = lock(&shared.sender).take() else {
+        return;
+    };
+    let Sender {
+        ref inner,
+        ref delivery,
+        ref mut dialog,
+        ref mut state,
+        ref mut cseq,
+        ref mut winfo_version,
+        ref mut document,
+    } = sender;
     let id = dialog.id;
-    // Our CSeq space for this dialog (RFC 3261 §12.2.1.1) starts after the
-    // last one stored and only goes up, across restarts too.
-    let mut document: Option<Arc<str>> = None;
     loop {
         let change = {
             let mut p = lock(&shared.pending);
@@ -209,33 +236,40 @@ async fn run(
             if let Some(flow) = p.flow.take() {
                 dialog.flow = flow;
             }
-            p.changes.pop_front()
+            let change = p.changes.pop_front();
+            if change.is_none() {
+                // Park the sender before a later push can see `running`
+                // false and start the next task.
+                p.running = false;
+                drop(p);
+                *lock(&shared.sender) = Some(sender);
+                return;
+            }
+            change
         };
         let Some(Change {
             state: new_state,
             body,
         }) = change
         else {
-            // A push between the pop and here leaves a permit: no wake is lost.
-            shared.wake.notified().await;
             continue;
         };
         if let Some(s) = new_state {
-            state = s;
+            *state = s;
         }
         let payload: Option<String> = match body {
             Some(Body::Presence(doc)) => {
-                document = Some(doc);
+                *document = Some(doc);
                 None
             }
             Some(Body::WinfoFull(list)) => {
-                let xml = winfo::document(&dialog.presentity, winfo_version, true, &list);
-                winfo_version += 1;
+                let xml = winfo::document(&dialog.presentity, *winfo_version, true, &list);
+                *winfo_version += 1;
                 Some(xml)
             }
             Some(Body::WinfoPartial(list)) => {
-                let xml = winfo::document(&dialog.presentity, winfo_version, false, &list);
-                winfo_version += 1;
+                let xml = winfo::document(&dialog.presentity, *winfo_version, false, &list);
+                *winfo_version += 1;
                 Some(xml)
             }
             None => None,
@@ -243,7 +277,7 @@ async fn run(
         // Presence documents go only to authorized watchers (RFC 3856
         // §6.6.2: a pending subscription gets no state).
         let body = match dialog.package {
-            Package::Presence => match state {
+            Package::Presence => match *state {
                 NotifyState::Active { .. } => document.as_deref().map(str::to_string),
                 NotifyState::Terminated {
                     with_state: true, ..
@@ -252,9 +286,9 @@ async fn run(
             },
             Package::Winfo => payload,
         };
-        cseq += 1;
+        *cseq += 1;
         let now = UnixTime::now();
-        let subscription_state = match state {
+        let subscription_state = match *state {
             NotifyState::Active { expires_at } => SubscriptionState::Active {
                 expires: now.secs_until(expires_at) as u32,
             },
@@ -272,7 +306,7 @@ async fn run(
             from: dialog.from.clone(),
             to: dialog.to.clone(),
             call_id: dialog.call_id.clone(),
-            cseq,
+            cseq: *cseq,
             relayed_vias: Vec::new(),
             route: dialog.route_set.clone(),
             content_type: body
@@ -286,14 +320,14 @@ async fn run(
             max_forwards: 70,
             flow_only: false,
         };
-        let terminated = matches!(state, NotifyState::Terminated { .. });
+        let terminated = matches!(*state, NotifyState::Terminated { .. });
         // Counters are stored before the NOTIFY leaves, so a restart never
         // reuses a CSeq the watcher has seen.
         if !terminated {
-            if let Some(inner) = inner.upgrade() {
-                if let Err(e) = inner
-                    .store
-                    .save_notify_counters(&dialog.presentity, id.0, cseq, winfo_version)
+            let store = inner.upgrade().and_then(|i| i.durable().cloned());
+            if let Some(store) = store {
+                if let Err(e) = store
+                    .save_notify_counters(&dialog.presentity, id.0, *cseq, *winfo_version)
                     .await
                 {
                     tracing::warn!(%id, error = %e, "NOTIFY counters not stored");
@@ -307,6 +341,7 @@ async fn run(
             // RFC 6665 §4.2.2: a NOTIFY answered 481, or with no answer,
             // ends the subscription (we end it on any failure: a watcher
             // that refuses our NOTIFYs gets none of the later ones either).
+            lock(&shared.pending).finished = true;
             if !terminated {
                 if let Some(inner) = inner.upgrade() {
                     crate::subscription::notify_failed(&inner, &dialog.presentity, id).await;
@@ -315,6 +350,7 @@ async fn run(
             return;
         }
         if terminated {
+            lock(&shared.pending).finished = true;
             return;
         }
     }

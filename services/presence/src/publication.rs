@@ -162,14 +162,15 @@ async fn apply(
     });
 
     // Stored first: acknowledged means written.
-    if let Some((etag, publication)) = &next {
-        inner
-            .store
-            .save_publication(&p.aor, record(etag, publication))
-            .await?;
-    }
-    if let Some(old) = &previous {
-        inner.store.delete_publication(&p.aor, &old.0).await?;
+    if let Some(store) = inner.durable() {
+        if let Some((etag, publication)) = &next {
+            store
+                .save_publication(&p.aor, record(etag, publication))
+                .await?;
+        }
+        if let Some(old) = &previous {
+            store.delete_publication(&p.aor, &old.0).await?;
+        }
     }
 
     if let Some(old) = previous {
@@ -229,7 +230,11 @@ async fn drop_publication(
             (Some(_), None) => true,
         };
         if present {
-            if let Err(e) = inner.store.delete_publication(aor, &etag.0).await {
+            let deleted = match inner.durable() {
+                Some(store) => store.delete_publication(aor, &etag.0).await,
+                None => Ok(()),
+            };
+            if let Err(e) = deleted {
                 // It is gone from watchers' view regardless; the store
                 // copy ends at its own expiry.
                 tracing::warn!(%aor, error = %e, "expired publication not deleted from store");

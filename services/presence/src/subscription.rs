@@ -137,10 +137,9 @@ async fn create(
         return Ok(());
     }
     // Stored before it is acknowledged.
-    inner
-        .store
-        .save_subscription(&p.aor, record.clone())
-        .await?;
+    if let Some(store) = inner.durable() {
+        store.save_subscription(&p.aor, record.clone()).await?;
+    }
     let subscription = build(inner, &p.aor, record, package);
     subscription.notifier.push(
         Some(state_of(authorization, subscription.expires_at)),
@@ -353,10 +352,9 @@ async fn refresh(
     }
     record.flow = req.flow.clone();
     record.connection = req.connection;
-    inner
-        .store
-        .save_subscription(&p.aor, record.clone())
-        .await?;
+    if let Some(store) = inner.durable() {
+        store.save_subscription(&p.aor, record.clone()).await?;
+    }
 
     let body = first_body(p, s.package, now);
     let aor = p.aor.clone();
@@ -391,7 +389,11 @@ async fn end(
     winfo_event: &'static str,
     now: UnixTime,
 ) {
-    if let Err(e) = inner.store.delete_subscription(&p.aor, id.0).await {
+    let deleted = match inner.durable() {
+        Some(store) => store.delete_subscription(&p.aor, id.0).await,
+        None => Ok(()),
+    };
+    if let Err(e) = deleted {
         // Ended for the watcher regardless; the stored copy ends at its expiry.
         tracing::warn!(aor = %p.aor, error = %e, "ended subscription not deleted from store");
     }
