@@ -91,7 +91,10 @@ pub(crate) struct Subscription {
 pub(crate) struct Presentity {
     pub aor: Aor,
     pub publications: BTreeMap<ETag, Publication>,
-    pub subscriptions: HashMap<SubscriptionId, Subscription>,
+    /// Boxed: most presentities have a few watchers, and the map sizes its
+    /// table in buckets of the value type; a large inline value made every
+    /// presentity's table several times the size of its contents.
+    pub subscriptions: HashMap<SubscriptionId, Box<Subscription>>,
     /// The composed document as last sent to watchers.
     pub composed: Arc<str>,
     next_order: u64,

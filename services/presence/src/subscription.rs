@@ -241,7 +241,7 @@ fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
         s.flow.as_ref(),
     );
     lock(&inner.dialogs).insert(s.dialog.clone(), (p.aor.clone(), s.id));
-    p.subscriptions.insert(s.id, s);
+    p.subscriptions.insert(s.id, Box::new(s));
 }
 
 /// Rebuilds a stored subscription on start; its first NOTIFY waits for the
