@@ -59,10 +59,14 @@ impl HeraldProcess {
         ));
         let tail = Arc::new(Mutex::new(VecDeque::new()));
 
-        // Shards have no SIP sockets; every other role gets one on port 0.
+        // Shards have no SIP sockets; every other role gets one on port 0
+        // unless the test names its own (an edge restarted on its port).
         let shard = matches!(args.first(), Some(&"presence") | Some(&"messaging"));
+        let own_sip = args
+            .iter()
+            .any(|a| *a == "--sip-listen" || a.starts_with("--sip-listen="));
         let mut cmd = Command::new(bin);
-        if !shard {
+        if !shard && !own_sip {
             cmd.arg("--sip-listen").arg("127.0.0.1:0");
         }
         cmd.args(args);
@@ -181,6 +185,15 @@ impl HeraldProcess {
                 .collect(),
             Err(_) => String::new(),
         }
+    }
+
+    /// Whether the whole log (every line herald printed so far) holds
+    /// `needle`: for checks such as "never panicked" that must not miss
+    /// a line that scrolled out of the tail.
+    pub fn log_contains(&self, needle: &str) -> Result<bool> {
+        let text = std::fs::read(&self.log_path)
+            .with_context(|| format!("reading {}", self.log_path.display()))?;
+        Ok(String::from_utf8_lossy(&text).contains(needle))
     }
 
     /// Whether herald printed a line containing `needle` so far (only the

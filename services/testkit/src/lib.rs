@@ -2,9 +2,10 @@
 //!
 //! Owns: starting real `herald` processes on 127.0.0.1:0 ([`Herald`]),
 //! real `redis-server` processes on a free port ([`RedisServer`]) and
-//! Redis Clusters of them ([`RedisCluster`]), scripted
-//! SIP user agents that send raw wire bytes and read what comes back
-//! ([`UdpUa`], [`TcpUa`]), and a runner for SIPp scenarios ([`Sipp`]).
+//! Redis Clusters of them ([`RedisCluster`]), whole Herald clusters of
+//! edges and shards on either ([`TestCluster`]), scripted SIP user
+//! agents that send raw wire bytes and read what comes back ([`UdpUa`],
+//! [`TcpUa`]), and a runner for SIPp scenarios ([`Sipp`]).
 //!
 //! Must never: sleep to wait for a condition (every wait has a deadline and
 //! polls or blocks on the event itself), leave a child process behind (all
@@ -29,6 +30,7 @@
 //! assert_eq!(alice.recv_response(&msg, secs(5)).unwrap().status, 200);
 //! ```
 
+pub mod cluster;
 mod herald;
 pub mod presence;
 mod redis;
@@ -36,6 +38,7 @@ mod sipp;
 mod ua;
 mod wait;
 
+pub use cluster::{ClusterSpec, Redis, RedisKind, TestCluster};
 pub use herald::{Herald, HeraldProcess};
 pub use redis::{RedisCluster, RedisServer};
 pub use sipp::{sipp_path, Sipp, SippOutcome, SippProcess};

@@ -28,6 +28,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -479,13 +480,30 @@ impl<T: Transport> Ua<T> {
         status: u16,
         within: Duration,
     ) -> Result<Notify> {
+        Ok(self.recv_notify_from(dialog, status, within)?.0)
+    }
+
+    /// The next NOTIFY of `dialog`, answered with `status`, and the
+    /// address it came from (which edge of a cluster sent it).
+    pub fn recv_notify_from(
+        &mut self,
+        dialog: &mut Dialog,
+        status: u16,
+        within: Duration,
+    ) -> Result<(Notify, SocketAddr)> {
         let what = format!(
             "a NOTIFY of dialog {} ({} for {})",
             dialog.call_id, dialog.event, dialog.presentity
         );
-        let req = self.recv_request_matching(within, &what, |r| {
-            r.method == Method::Notify && dialog.owns(r)
+        let received = self.next_where(within, &what, |r| {
+            r.request()
+                .is_some_and(|r| r.method == Method::Notify && dialog.owns(r))
         })?;
+        let from = received.from;
+        let req = received
+            .request()
+            .cloned()
+            .context("matched a NOTIFY request")?;
         self.respond(&req, status)?;
         let notify = Notify::read(req)?;
         if let Some(last) = dialog.last_notify_cseq {
@@ -496,7 +514,7 @@ impl<T: Transport> Ua<T> {
             );
         }
         dialog.last_notify_cseq = Some(notify.cseq);
-        Ok(notify)
+        Ok((notify, from))
     }
 
     /// The next NOTIFY whatever dialog it belongs to, not answered (for

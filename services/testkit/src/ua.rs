@@ -303,6 +303,14 @@ impl Ua<Udp> {
     pub fn socket(&self) -> &UdpSocket {
         &self.transport.socket
     }
+
+    /// Sends from now on to `server`, keeping the socket, the dialogs'
+    /// tags and the inbox: a client whose proxy went away and that turns
+    /// to another one (another edge of the cluster).
+    pub fn set_server(&mut self, server: SocketAddr) {
+        self.transport.server = server;
+        self.server = server;
+    }
 }
 
 impl Ua<Tcp> {
