@@ -5,136 +5,20 @@
 //! and a presence shard killed with SIGKILL comes back with every
 //! acknowledged publication and subscription.
 
-use std::net::{SocketAddr, TcpListener};
-
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use sip::Method;
 use testkit::presence::{etag, pidf_tuple, PRESENCE};
-use testkit::{secs, Herald, HeraldProcess, RedisServer, UdpUa};
+use testkit::{secs, RedisKind, TestCluster, UdpUa};
 
-/// Reserves `n` free TCP ports on 127.0.0.1 (every role must know every
-/// other's address before it starts).
-fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<_>>()?;
-    Ok(listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<std::io::Result<_>>()?)
-}
-
-struct Cluster {
-    redis: RedisServer,
-    presence: Vec<HeraldProcess>,
-    _messaging: HeraldProcess,
-    edges: Vec<HeraldProcess>,
-    presence_list: String,
-    edge_list: String,
-    presence_ports: Vec<u16>,
-}
-
-fn url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}")
-}
-
-fn start_presence(
-    id: usize,
-    port: u16,
-    list: &str,
-    redis: &str,
-    edges: &str,
-) -> Result<HeraldProcess> {
-    Herald::start(&[
-        "presence",
-        "--shard-id",
-        &id.to_string(),
-        "--presence-shards",
-        list,
-        "--grpc-listen",
-        &format!("127.0.0.1:{port}"),
-        "--redis",
-        redis,
-        "--edges",
-        edges,
-    ])
-    .with_context(|| format!("presence shard {id}"))
-}
-
-impl Cluster {
-    fn start() -> Result<Cluster> {
-        let redis = RedisServer::start()?;
-        let ports = free_ports(5)?;
-        let (presence_ports, messaging_port, edge_ports) =
-            (vec![ports[0], ports[1]], ports[2], vec![ports[3], ports[4]]);
-        let presence_list = presence_ports
-            .iter()
-            .map(|p| url(*p))
-            .collect::<Vec<_>>()
-            .join(",");
-        let messaging_list = url(messaging_port);
-        let edge_list = edge_ports
-            .iter()
-            .map(|p| url(*p))
-            .collect::<Vec<_>>()
-            .join(",");
-        let presence = (0..2)
-            .map(|i| {
-                start_presence(
-                    i,
-                    presence_ports[i],
-                    &presence_list,
-                    &redis.url(),
-                    &edge_list,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let messaging = Herald::start(&[
-            "messaging",
-            "--shard-id",
-            "0",
-            "--messaging-shards",
-            &messaging_list,
-            "--grpc-listen",
-            &format!("127.0.0.1:{messaging_port}"),
-            "--redis",
-            &redis.url(),
-            "--edges",
-            &edge_list,
-        ])?;
-        let edges = edge_ports
-            .iter()
-            .map(|port| {
-                Herald::start(&[
-                    "edge",
-                    "--grpc-listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--presence-shards",
-                    &presence_list,
-                    "--messaging-shards",
-                    &messaging_list,
-                ])
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Cluster {
-            redis,
-            presence,
-            _messaging: messaging,
-            edges,
-            presence_list,
-            edge_list,
-            presence_ports,
-        })
-    }
-
-    fn edge(&self, i: usize) -> SocketAddr {
-        self.edges[i].udp
-    }
+/// Two presence shards, one messaging shard and two edges on one
+/// standalone Redis.
+fn cluster() -> Result<TestCluster> {
+    TestCluster::start(2, 1, 2, RedisKind::Standalone)
 }
 
 #[test]
 fn publish_through_one_edge_notifies_a_watcher_on_the_other() -> Result<()> {
-    let cluster = Cluster::start()?;
+    let cluster = cluster()?;
     let mut alice = UdpUa::bind("alice", cluster.edge(0))?;
     let mut bob = UdpUa::bind("bob", cluster.edge(1))?;
 
@@ -166,7 +50,7 @@ fn publish_through_one_edge_notifies_a_watcher_on_the_other() -> Result<()> {
 
 #[test]
 fn message_between_users_on_different_edges() -> Result<()> {
-    let cluster = Cluster::start()?;
+    let cluster = cluster()?;
     let mut alice = UdpUa::bind("alice", cluster.edge(0))?;
     let mut bob = UdpUa::bind("bob", cluster.edge(1))?;
     assert_eq!(bob.register(3600)?.status, 200);
@@ -192,7 +76,7 @@ fn message_between_users_on_different_edges() -> Result<()> {
 
 #[test]
 fn a_killed_presence_shard_comes_back_with_its_state() -> Result<()> {
-    let mut cluster = Cluster::start()?;
+    let mut cluster = cluster()?;
     let mut alice = UdpUa::bind("alice", cluster.edge(0))?;
     let mut bob = UdpUa::bind("bob", cluster.edge(1))?;
     let (mut dialog, _) = bob.watch(&alice.aor(), PRESENCE, 600, secs(10))?;
@@ -205,21 +89,12 @@ fn a_killed_presence_shard_comes_back_with_its_state() -> Result<()> {
     bob.recv_notify(&mut dialog, secs(10))?;
 
     // SIGKILL both presence shards (whichever owns alice) and start them again.
-    for shard in &mut cluster.presence {
-        shard.kill()?;
+    for i in 0..2 {
+        cluster.kill_presence(i)?;
     }
-    let redis = cluster.redis.url();
-    cluster.presence = (0..2)
-        .map(|i| {
-            start_presence(
-                i,
-                cluster.presence_ports[i],
-                &cluster.presence_list,
-                &redis,
-                &cluster.edge_list,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
+    for i in 0..2 {
+        cluster.start_presence(i)?;
+    }
 
     // The acknowledged publication is still there: its entity tag works,
     // and the subscription still gets NOTIFYs with the next CSeq.
