@@ -49,6 +49,8 @@ pub struct HeraldProcess {
     pub grpc: Option<SocketAddr>,
     log_path: PathBuf,
     tail: Arc<Mutex<VecDeque<String>>>,
+    /// The test stopped it (kill or SIGTERM): its exit is no news.
+    stopped: bool,
 }
 
 impl HeraldProcess {
@@ -105,6 +107,7 @@ impl HeraldProcess {
             grpc: None,
             log_path,
             tail,
+            stopped: false,
         };
         let (udp, tcp, grpc) = match wait_ready(&rx, !shard) {
             Ok(addrs) => addrs,
@@ -144,6 +147,7 @@ impl HeraldProcess {
 
     /// Sends SIGTERM and waits (at most `within`) for the process to exit.
     pub fn terminate(&mut self, within: Duration) -> Result<ExitStatus> {
+        self.stopped = true;
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -157,6 +161,7 @@ impl HeraldProcess {
 
     /// Kills the process (SIGKILL) and reaps it.
     pub fn kill(&mut self) -> Result<ExitStatus> {
+        self.stopped = true;
         let _ = self.child.kill();
         Ok(self.child.wait()?)
     }
@@ -212,7 +217,12 @@ impl Drop for HeraldProcess {
     /// returning `Err` is not panicking here), and on a panic or a crash
     /// the last lines too.
     fn drop(&mut self) {
-        let exited = self.child.try_wait().ok().flatten();
+        let exited = self
+            .child
+            .try_wait()
+            .ok()
+            .flatten()
+            .filter(|_| !self.stopped);
         let _ = self.child.kill();
         let _ = self.child.wait();
         eprintln!(

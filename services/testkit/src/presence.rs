@@ -491,14 +491,48 @@ impl<T: Transport> Ua<T> {
         status: u16,
         within: Duration,
     ) -> Result<(Notify, SocketAddr)> {
-        let what = format!(
-            "a NOTIFY of dialog {} ({} for {})",
-            dialog.call_id, dialog.event, dialog.presentity
-        );
-        let received = self.next_where(within, &what, |r| {
+        match self.try_recv_notify_from(dialog, status, within)? {
+            Some(got) => Ok(got),
+            None => {
+                let what = format!(
+                    "a NOTIFY of dialog {} ({} for {})",
+                    dialog.call_id, dialog.event, dialog.presentity
+                );
+                let pending: Vec<String> = self
+                    .inbox()
+                    .map(|r| {
+                        String::from_utf8_lossy(&r.raw)
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect();
+                bail!(
+                    "{} ({}) waited {within:?} for {what}; not taken: {pending:#?}",
+                    self.aor(),
+                    self.local_addr()
+                );
+            }
+        }
+    }
+
+    /// As [`Ua::recv_notify_from`], with `None` when no NOTIFY of the
+    /// dialog came within `within` (for watchers polled in a loop). A
+    /// NOTIFY whose CSeq does not increase is still an error.
+    pub fn try_recv_notify_from(
+        &mut self,
+        dialog: &mut Dialog,
+        status: u16,
+        within: Duration,
+    ) -> Result<Option<(Notify, SocketAddr)>> {
+        let Some(received) = self.try_next_where(within, |r| {
             r.request()
                 .is_some_and(|r| r.method == Method::Notify && dialog.owns(r))
-        })?;
+        })?
+        else {
+            return Ok(None);
+        };
         let from = received.from;
         let req = received
             .request()
@@ -514,7 +548,7 @@ impl<T: Transport> Ua<T> {
             );
         }
         dialog.last_notify_cseq = Some(notify.cseq);
-        Ok((notify, from))
+        Ok(Some((notify, from)))
     }
 
     /// The next NOTIFY whatever dialog it belongs to, not answered (for

@@ -582,23 +582,38 @@ impl<T: Transport> Ua<T> {
         &mut self,
         within: Duration,
         what: &str,
-        mut pred: impl FnMut(&Received) -> bool,
+        pred: impl FnMut(&Received) -> bool,
     ) -> Result<Received> {
-        if let Some(i) = self.inbox.iter().position(&mut pred) {
-            return Ok(self.inbox.remove(i).expect("index from position"));
-        }
-        let deadline = Instant::now() + within;
-        loop {
-            let Some(r) = self.read_one(deadline)? else {
+        match self.try_next_where(within, pred)? {
+            Some(r) => Ok(r),
+            None => {
                 let pending: Vec<String> = self.inbox.iter().map(Received::summary).collect();
                 bail!(
                     "{} ({}) waited {within:?} for {what}; not taken: {pending:#?}",
                     self.aor(),
                     self.local_addr()
                 );
+            }
+        }
+    }
+
+    /// As [`Ua::next_where`], with `None` when nothing matched within
+    /// `within` (for agents polled in a loop).
+    pub fn try_next_where(
+        &mut self,
+        within: Duration,
+        mut pred: impl FnMut(&Received) -> bool,
+    ) -> Result<Option<Received>> {
+        if let Some(i) = self.inbox.iter().position(&mut pred) {
+            return Ok(self.inbox.remove(i));
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let Some(r) = self.read_one(deadline)? else {
+                return Ok(None);
             };
             if pred(&r) {
-                return Ok(r);
+                return Ok(Some(r));
             }
             self.inbox.push_back(r);
         }
