@@ -193,3 +193,37 @@ pub fn assert_alive<T: Transport>(ua: &mut Ua<T>) -> Result<()> {
     ensure!(r.status == 200, "OPTIONS got {} {}", r.status, r.reason);
     Ok(())
 }
+
+/// The presence shard that owns `aor` (`sip:alice@example.com`) when
+/// the presence shard list has `shards` entries: the slot of the AOR
+/// (`store::slot_of`) mapped by jump consistent hashing
+/// (`shard::ShardMap::owner`), exactly as every edge and shard computes it.
+pub fn presence_owner(aor: &str, shards: usize) -> Result<u32> {
+    let aor: sip::Aor = aor
+        .parse()
+        .with_context(|| format!("{aor} is not an AOR"))?;
+    let map = shard::ShardMap::new((0..shards).map(|i| i.to_string()).collect())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(map.owner(store::slot_of(&aor)).0)
+}
+
+/// The first `n` user names `prefix0`, `prefix1`, ... whose AOR in
+/// [`testkit::DEFAULT_DOMAIN`] `pred` accepts (to place test users on the
+/// shards a scenario needs). Fails if 10,000 candidates are not enough.
+pub fn users_where(
+    prefix: &str,
+    n: usize,
+    mut pred: impl FnMut(&str) -> bool,
+) -> Result<Vec<String>> {
+    let found: Vec<String> = (0..10_000)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|u| pred(&format!("sip:{u}@{}", testkit::DEFAULT_DOMAIN)))
+        .take(n)
+        .collect();
+    ensure!(
+        found.len() == n,
+        "only {} of {n} users named {prefix}N fit",
+        found.len()
+    );
+    Ok(found)
+}
