@@ -1,0 +1,181 @@
+//! Growing the presence shards from 2 to 3 (issue 4, DESIGN.md §3): slots
+//! move only to the new shard, which loads the presentities of the slots
+//! it owns from Redis when it starts; the old shards and the edges are
+//! restarted with the longer list. No publication or subscription is
+//! lost, and requests for the moved presentities land on the new shard.
+
+use anyhow::{ensure, Context, Result};
+use herald_tests::{presence_owner, users_where};
+use sip::HeaderName;
+use testkit::presence::{etag, pidf_tuple, Dialog, PRESENCE};
+use testkit::{secs, RedisKind, TestCluster, UdpUa};
+
+/// One presentity of the test: its publisher (on edge 0), its current
+/// entity tag, and a watcher (on edge 1) with its dialog.
+struct Presentity {
+    owner_before: u32,
+    owner_after: u32,
+    publisher: UdpUa,
+    etag: String,
+    watcher: UdpUa,
+    dialog: Dialog,
+}
+
+impl Presentity {
+    fn name(&self) -> String {
+        self.publisher.aor()
+    }
+}
+
+#[test]
+fn growing_presence_shards_from_two_to_three_loses_nothing() -> Result<()> {
+    let mut cluster = TestCluster::start(2, 1, 2, RedisKind::Standalone)?;
+    let (edge_a, edge_b) = (cluster.edge(0), cluster.edge(1));
+
+    // Three presentities whose slots move to the new shard 2, and one that
+    // stays on each old shard.
+    let owner_after = |aor: &str| presence_owner(aor, 3).unwrap_or(u32::MAX);
+    let mut names = users_where("moving", 3, |aor| owner_after(aor) == 2)?;
+    names.extend(users_where("stays-on-0-", 1, |aor| owner_after(aor) == 0)?);
+    names.extend(users_where("stays-on-1-", 1, |aor| owner_after(aor) == 1)?);
+
+    let mut all = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut publisher = UdpUa::bind(name, edge_a)?;
+        let aor = publisher.aor();
+        let r = publisher.publish(&pidf_tuple(&aor, "phone", "open", Some("v1")), 600)?;
+        ensure!(r.status == 200, "PUBLISH {aor}: {} {}", r.status, r.reason);
+        let mut watcher = UdpUa::bind(&format!("watcher{i}"), edge_b)?;
+        let (dialog, first) = watcher.watch(&aor, PRESENCE, 600, secs(10))?;
+        ensure!(
+            first.body_text().contains("v1"),
+            "{aor}'s first NOTIFY: {}",
+            first.body_text()
+        );
+        all.push(Presentity {
+            owner_before: presence_owner(&aor, 2)?,
+            owner_after: owner_after(&aor),
+            etag: etag(&r)?,
+            publisher,
+            watcher,
+            dialog,
+        });
+    }
+
+    // Grow: the new shard with the 3-shard list, then the old shards and
+    // the edges restarted with it.
+    let new = cluster.add_presence_shard()?;
+    ensure!(new == 2, "the new shard is number {new}");
+    for i in 0..2 {
+        cluster.restart_presence(i)?;
+    }
+    for i in 0..2 {
+        cluster.restart_edge(i)?;
+    }
+
+    // Nothing lost: each publication refreshes and changes with its entity
+    // tag; each watcher gets the change (CSeq still increasing) and
+    // refreshes its subscription.
+    for p in &mut all {
+        let aor = p.name();
+        let r = p.publisher.publish_refresh(&p.etag, 600)?;
+        ensure!(
+            r.status == 200,
+            "after growing, {aor} (shard {} -> {}) refreshing its entity tag {} got {} {}",
+            p.owner_before,
+            p.owner_after,
+            p.etag,
+            r.status,
+            r.reason
+        );
+        p.etag = etag(&r)?;
+        let r = p.publisher.publish_modify(
+            &p.etag,
+            &pidf_tuple(&aor, "phone", "closed", Some("v2")),
+            600,
+        )?;
+        ensure!(
+            r.status == 200,
+            "after growing, {aor} modifying: {} {}",
+            r.status,
+            r.reason
+        );
+        p.etag = etag(&r)?;
+        let n = p
+            .watcher
+            .recv_notify(&mut p.dialog, secs(10))
+            .with_context(|| {
+                format!(
+                    "{aor}'s watcher after growing (shard {} -> {})",
+                    p.owner_before, p.owner_after
+                )
+            })?;
+        ensure!(
+            n.body_text().contains("v2"),
+            "{aor}'s watcher sees the change: {}",
+            n.body_text()
+        );
+        let r = p.watcher.refresh(&mut p.dialog, 600)?;
+        ensure!(
+            r.status == 200,
+            "{aor}'s watcher refreshing after growing: {} {}",
+            r.status,
+            r.reason
+        );
+        let n = p.watcher.recv_notify(&mut p.dialog, secs(10))?;
+        ensure!(
+            n.body_text().contains("v2"),
+            "{aor}'s watcher's NOTIFY after refreshing: {}",
+            n.body_text()
+        );
+        // A new watcher gets the current state from the owner.
+        let mut late = UdpUa::bind("late", edge_b)?;
+        let fetched = late.fetch(&aor, PRESENCE, secs(10))?;
+        ensure!(
+            fetched.body_text().contains("v2"),
+            "a fetch of {aor} after growing: {}",
+            fetched.body_text()
+        );
+    }
+
+    // Requests land on the new owner: with shard 2 down, the moved
+    // presentities are refused (503 with Retry-After) and the others are
+    // not; with it back, the moved ones work again.
+    cluster.kill_presence(2)?;
+    for p in &mut all {
+        let aor = p.name();
+        let r = p.publisher.publish_refresh(&p.etag, 600)?;
+        if p.owner_after == 2 {
+            ensure!(
+                r.status == 503 && r.headers.get(&HeaderName::RetryAfter).is_some(),
+                "{aor} belongs to shard 2, which is down, yet its PUBLISH got {} {} \
+                 (someone else serves it)",
+                r.status,
+                r.reason
+            );
+        } else {
+            ensure!(
+                r.status == 200,
+                "{aor} belongs to shard {}, yet with shard 2 down its PUBLISH got {} {}",
+                p.owner_after,
+                r.status,
+                r.reason
+            );
+            p.etag = etag(&r)?;
+        }
+    }
+    cluster.start_presence(2)?;
+    for p in all.iter_mut().filter(|p| p.owner_after == 2) {
+        let r = p.publisher.publish_refresh(&p.etag, 600)?;
+        ensure!(
+            r.status == 200,
+            "{} after shard 2 came back: {} {}",
+            p.name(),
+            r.status,
+            r.reason
+        );
+    }
+
+    cluster.check_healthy()?;
+    Ok(())
+}
