@@ -7,7 +7,8 @@
 //! resume with a higher CSeq (never a lower one) and never show an older
 //! state after a newer one, subscriptions still refresh, and a short-lived
 //! publication and a short-lived subscription made before the kill expire
-//! on time on the restarted shard.
+//! on time on the restarted shard. New watchers keep subscribing through
+//! the kill too, and each acknowledged subscription is there afterwards.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -181,6 +182,69 @@ fn record_violation(log: &Mutex<PublisherLog>, what: String) {
     log.lock().unwrap().violations.push(what);
 }
 
+/// What the subscriber made: each acknowledged subscription with its
+/// agent, and what went wrong.
+#[derive(Default)]
+struct SubscriberLog {
+    acknowledged: Vec<(UdpUa, Dialog)>,
+    refused: usize,
+    violations: Vec<String>,
+}
+
+/// Subscribes new watchers to `presentity` one after the other through
+/// `edge` until `stop` is set: SUBSCRIBEs keep arriving while the shard
+/// dies and comes back. A 200 is an acknowledged subscription (its first
+/// NOTIFY is taken when it comes); 503 is the right refusal while the
+/// shard is down.
+fn subscriber(
+    presentity: String,
+    edge: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<SubscriberLog> {
+    std::thread::spawn(move || {
+        let mut log = SubscriberLog::default();
+        let give_up = Instant::now() + secs(120);
+        for k in 0.. {
+            if stop.load(Ordering::SeqCst) || Instant::now() > give_up {
+                break;
+            }
+            let mut ua = match UdpUa::bind(&format!("subscriber{k}"), edge) {
+                Ok(ua) => ua,
+                Err(e) => {
+                    log.violations.push(format!("binding a UDP agent: {e:#}"));
+                    break;
+                }
+            };
+            let req = ua.subscribe_request(&presentity, PRESENCE, Some(600));
+            match ua.transact_within(&req, secs(10)) {
+                Ok(r) if r.status == 200 => match Dialog::from_exchange(&req, &r) {
+                    Ok(mut dialog) => {
+                        // The first NOTIFY, unless the shard died before
+                        // sending it (the refresh below brings one).
+                        let _ = ua.try_recv_notify_from(&mut dialog, 200, secs(2));
+                        log.acknowledged.push((ua, dialog));
+                    }
+                    Err(e) => log.violations.push(format!("subscriber{k}: {e:#}")),
+                },
+                Ok(r) if r.status == 503 => {
+                    log.refused += 1;
+                    std::thread::sleep(millis(50));
+                }
+                Ok(r) => log.violations.push(format!(
+                    "subscriber{k}: SUBSCRIBE answered {} {} (only 200, or 503 while the shard \
+                     is down, are right)",
+                    r.status, r.reason
+                )),
+                Err(e) => log
+                    .violations
+                    .push(format!("subscriber{k}: no answer to SUBSCRIBE: {e:#}")),
+            }
+            std::thread::sleep(millis(20));
+        }
+        log
+    })
+}
+
 /// One NOTIFY as the watcher saw it.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -267,6 +331,13 @@ fn a_presence_shard_killed_under_traffic_loses_nothing_acknowledged() -> Result<
         presence_owner(aor, 2).is_ok_and(|o| o as usize == victim)
     })?
     .remove(0);
+    // A quiet presentity of the same shard that new watchers keep
+    // subscribing to through the kill.
+    let quiet = users_where("quiet", 1, |aor| {
+        presence_owner(aor, 2).is_ok_and(|o| o as usize == victim)
+    })?
+    .remove(0);
+    let quiet = format!("sip:{quiet}@{}", testkit::DEFAULT_DOMAIN);
 
     let r = alice.publish(
         &pidf_tuple(&alice.aor(), "phone", "open", Some(&note(0))),
@@ -297,6 +368,7 @@ fn a_presence_shard_killed_under_traffic_loses_nothing_acknowledged() -> Result<
         failed.clone(),
         log.clone(),
     );
+    let subscriber_thread = subscriber(quiet.clone(), edge_b, stop.clone());
     let acks = |at_least: usize, what: &str| {
         eventually(secs(30), what, || {
             Ok((acked.load(Ordering::SeqCst) >= at_least).then_some(()))
@@ -395,6 +467,14 @@ fn a_presence_shard_killed_under_traffic_loses_nothing_acknowledged() -> Result<
         log.violations.is_empty(),
         "the publisher saw: {:#?}",
         log.violations
+    );
+    let mut subscriptions = subscriber_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("subscriber panicked"))?;
+    ensure!(
+        subscriptions.violations.is_empty(),
+        "the subscriber saw: {:#?}",
+        subscriptions.violations
     );
     let last = log
         .attempts
@@ -499,6 +579,31 @@ fn a_presence_shard_killed_under_traffic_loses_nothing_acknowledged() -> Result<
         "bob's NOTIFY after refreshing: {}",
         n.body_text()
     );
+
+    // Every subscription acknowledged before, during or after the kill is
+    // there: it refreshes and its NOTIFY comes.
+    eprintln!(
+        "{} SUBSCRIBEs acknowledged, {} refused",
+        subscriptions.acknowledged.len(),
+        subscriptions.refused
+    );
+    ensure!(
+        !subscriptions.acknowledged.is_empty(),
+        "no SUBSCRIBE was acknowledged"
+    );
+    for (ua, dialog) in &mut subscriptions.acknowledged {
+        let r = ua.refresh(dialog, 600)?;
+        ensure!(
+            r.status == 200,
+            "{}'s acknowledged subscription to {quiet} (Call-ID {}) no longer refreshes: {} {}",
+            ua.aor(),
+            dialog.call_id,
+            r.status,
+            r.reason
+        );
+        ua.recv_notify(dialog, secs(10))
+            .with_context(|| format!("{}'s NOTIFY after refreshing", ua.aor()))?;
+    }
 
     // Expiry on the restarted shard: dave's publication ends (erin's
     // NOTIFY shows him offline) and carol's subscription ends with
