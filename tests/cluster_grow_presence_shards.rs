@@ -2,13 +2,20 @@
 //! move only to the new shard, which loads the presentities of the slots
 //! it owns from Redis when it starts; the old shards and the edges are
 //! restarted with the longer list. No publication or subscription is
-//! lost, and requests for the moved presentities land on the new shard.
+//! lost, timers move with the slots, and requests for the moved
+//! presentities land on the new shard.
+
+use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 use herald_tests::{presence_owner, users_where};
 use sip::HeaderName;
 use testkit::presence::{etag, pidf_tuple, Dialog, PRESENCE};
-use testkit::{secs, RedisKind, TestCluster, UdpUa};
+use testkit::{secs, ClusterSpec, RedisKind, TestCluster, UdpUa};
+
+/// Lifetime of the short-lived publication and subscription, seconds:
+/// long enough for the growth to happen first.
+const SHORT: u32 = 8;
 
 /// One presentity of the test: its publisher (on edge 0), its current
 /// entity tag, and a watcher (on edge 1) with its dialog.
@@ -29,7 +36,14 @@ impl Presentity {
 
 #[test]
 fn growing_presence_shards_from_two_to_three_loses_nothing() -> Result<()> {
-    let mut cluster = TestCluster::start(2, 1, 2, RedisKind::Standalone)?;
+    let mut cluster = TestCluster::start_with(
+        ClusterSpec::new(2, 1, 2, RedisKind::Standalone).presence_args(&[
+            "--publish-min-expires",
+            "1",
+            "--subscribe-min-expires",
+            "1",
+        ]),
+    )?;
     let (edge_a, edge_b) = (cluster.edge(0), cluster.edge(1));
 
     // Three presentities whose slots move to the new shard 2, and one that
@@ -62,6 +76,27 @@ fn growing_presence_shards_from_two_to_three_loses_nothing() -> Result<()> {
         });
     }
 
+    // A moved presentity with a short-lived publication and a short-lived
+    // watcher: the new owner must rebuild their timers from Redis.
+    let short_name = users_where("short", 1, |aor| owner_after(aor) == 2)?.remove(0);
+    let mut short = UdpUa::bind(&short_name, edge_a)?;
+    let short_made = Instant::now();
+    let r = short.publish(
+        &pidf_tuple(&short.aor(), "desk", "open", Some("short")),
+        SHORT,
+    )?;
+    ensure!(
+        r.status == 200 && r.headers.expires()? == Some(SHORT),
+        "short PUBLISH: {} {} (Expires {:?})",
+        r.status,
+        r.reason,
+        r.headers.expires()
+    );
+    let mut short_watcher = UdpUa::bind("short-watcher", edge_b)?;
+    let (mut short_dialog, _) = short_watcher.watch(&short.aor(), PRESENCE, 600, secs(10))?;
+    let mut brief_watcher = UdpUa::bind("brief-watcher", edge_b)?;
+    let (mut brief_dialog, _) = brief_watcher.watch(&short.aor(), PRESENCE, SHORT, secs(10))?;
+
     // Grow: the new shard with the 3-shard list, then the old shards and
     // the edges restarted with it.
     let new = cluster.add_presence_shard()?;
@@ -72,6 +107,11 @@ fn growing_presence_shards_from_two_to_three_loses_nothing() -> Result<()> {
     for i in 0..2 {
         cluster.restart_edge(i)?;
     }
+    ensure!(
+        short_made.elapsed() < secs(u64::from(SHORT) - 2),
+        "growing took {:?}: too long to check that the new shard fires the expiries",
+        short_made.elapsed()
+    );
 
     // Nothing lost: each publication refreshes and changes with its entity
     // tag; each watcher gets the change (CSeq still increasing) and
@@ -137,6 +177,32 @@ fn growing_presence_shards_from_two_to_three_loses_nothing() -> Result<()> {
             fetched.body_text()
         );
     }
+
+    // The timers moved with the slots: the short publication ends (its
+    // watcher sees the presentity offline) and the short subscription ends
+    // with reason=timeout, sent by the new owner.
+    let deadline = secs(u64::from(SHORT) + 15);
+    loop {
+        let n = short_watcher
+            .recv_notify(&mut short_dialog, deadline)
+            .context("the short publication of a moved presentity never expired")?;
+        if n.is_offline()? {
+            break;
+        }
+    }
+    let ended = loop {
+        let n = brief_watcher
+            .recv_notify(&mut brief_dialog, deadline)
+            .context("the short subscription to a moved presentity never expired")?;
+        if n.is_terminated() {
+            break n;
+        }
+    };
+    ensure!(
+        ended.reason() == Some("timeout"),
+        "the short subscription ended with {:?}",
+        ended.state
+    );
 
     // Requests land on the new owner: with shard 2 down, the moved
     // presentities are refused (503 with Retry-After) and the others are
