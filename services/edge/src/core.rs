@@ -28,6 +28,7 @@ impl Edge {
 
     /// Entry point for every message a transport received.
     pub(crate) async fn receive(self: Arc<Self>, bytes: Bytes, flow: Flow) {
+        let _inflight = Inflight::enter(Arc::clone(&self));
         // Keep-alives over UDP (CRLF, or STUN per RFC 5626 §3.5.2) are not
         // SIP; ignore them.
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
@@ -203,6 +204,26 @@ impl Edge {
         self.add_server(&mut response);
         let to = response_address(&response.headers, flow);
         let _ = flow.send_to(response.to_bytes(), to).await;
+    }
+}
+
+/// Counts a request as being handled until dropped, so shutdown can wait
+/// for the answers of what it already accepted.
+struct Inflight(Arc<Edge>);
+
+impl Inflight {
+    fn enter(edge: Arc<Edge>) -> Self {
+        edge.inflight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Inflight(edge)
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0
+            .inflight
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

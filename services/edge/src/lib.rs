@@ -49,6 +49,9 @@ pub struct EdgeConfig {
     /// In a cluster, the address shards reach this edge's gRPC delivery
     /// service at; it prefixes every flow token this edge mints.
     pub public_grpc: Option<String>,
+    /// On shutdown, how long requests already being handled may take to
+    /// get their answers before the edge exits anyway.
+    pub drain_timeout: Duration,
 }
 
 impl Default for EdgeConfig {
@@ -60,6 +63,7 @@ impl Default for EdgeConfig {
             advertised_host: None,
             server_header: Some("Herald".into()),
             public_grpc: None,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct Edge {
     services: std::sync::OnceLock<Services>,
     /// Addresses of our listeners, for loop detection.
     own_addrs: Mutex<Vec<SocketAddr>>,
+    /// Requests being handled now (drained on shutdown).
+    inflight: std::sync::atomic::AtomicUsize,
 }
 
 impl Edge {
@@ -109,6 +115,7 @@ impl Edge {
             client_transactions: Mutex::new(HashMap::new()),
             services: std::sync::OnceLock::new(),
             own_addrs: Mutex::new(Vec::new()),
+            inflight: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -122,7 +129,9 @@ impl Edge {
     }
 }
 
-/// Serves SIP on `listeners` until `shutdown` is cancelled.
+/// Serves SIP on `listeners` until `shutdown` is cancelled; then stops
+/// reading new requests and waits (at most `drain_timeout`) for those
+/// already accepted to be answered.
 pub async fn run(
     edge: Arc<Edge>,
     listeners: Listeners,
@@ -172,5 +181,20 @@ pub async fn run(
         });
     }
     while tasks.join_next().await.is_some() {}
+    let deadline = Instant::now() + edge.config.drain_timeout;
+    loop {
+        let left = edge.inflight.load(std::sync::atomic::Ordering::Acquire);
+        if left == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                requests = left,
+                "drain timeout: exiting with requests unanswered"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(())
 }

@@ -80,6 +80,12 @@ pub(crate) struct Options {
     /// edge when the client's own edge is gone.
     #[arg(long, env = "HERALD_EDGES", value_delimiter = ',', global = true)]
     pub(crate) edges: Vec<String>,
+    /// HTTP address for /healthz and /readyz (none by default).
+    #[arg(long, env = "HERALD_HEALTH_LISTEN", global = true)]
+    pub(crate) health_listen: Option<SocketAddr>,
+    /// On SIGTERM, seconds requests already accepted may take to be answered.
+    #[arg(long, env = "HERALD_DRAIN_TIMEOUT", global = true)]
+    pub(crate) drain_timeout: Option<u64>,
     /// SIP listen address, UDP and TCP on the same port; repeat for more.
     /// Port 0 picks a free port.
     #[arg(long, env = "HERALD_SIP_LISTEN", value_delimiter = ',', global = true)]
@@ -187,6 +193,8 @@ pub(crate) enum OnClose {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct FileConfig {
+    health_listen: Option<SocketAddr>,
+    drain_timeout: Option<u64>,
     redis: Option<String>,
     grpc_listen: Option<SocketAddr>,
     public_grpc: Option<String>,
@@ -225,6 +233,8 @@ struct FileConfig {
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    pub(crate) health_listen: Option<SocketAddr>,
+    pub(crate) drain_timeout: u64,
     pub(crate) redis: Option<String>,
     pub(crate) grpc_listen: Option<SocketAddr>,
     pub(crate) public_grpc: Option<String>,
@@ -279,6 +289,8 @@ impl Config {
             }
         }
         let config = Config {
+            health_listen: o.health_listen.or(file.health_listen),
+            drain_timeout: o.drain_timeout.or(file.drain_timeout).unwrap_or(10),
             redis: o.redis.or(file.redis),
             grpc_listen: o.grpc_listen.or(file.grpc_listen),
             public_grpc: o.public_grpc.or(file.public_grpc),

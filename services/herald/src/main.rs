@@ -2,6 +2,7 @@
 //! the roles asked for. All protocol logic lives in the role crates.
 
 mod config;
+mod health;
 mod roles;
 
 use std::net::SocketAddr;
@@ -109,7 +110,7 @@ fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
+pub(crate) async fn stop_on_signal(shutdown: CancellationToken, readiness: health::Readiness) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -124,5 +125,8 @@ pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutting down");
+    // Readiness goes false first, so probes move traffic away while
+    // accepted requests are still answered.
+    readiness.set(false);
     shutdown.cancel();
 }

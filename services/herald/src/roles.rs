@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, OnClose, PolicyName};
+use crate::health::Readiness;
 use crate::{bind, stop_on_signal};
 
 /// Every role in one process: the embedded default.
@@ -41,7 +42,7 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
     if restored > 0 {
         tracing::info!(presentities = restored, "presence state restored");
     }
-    let shutdown = shutdown();
+    let (shutdown, readiness) = lifecycle(&config).await?;
     tokio::spawn(
         presence
             .clone()
@@ -52,6 +53,7 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
         presence: Arc::new(presence),
     };
     let server = tokio::spawn(edge::run(edge, listeners, services, shutdown.clone()));
+    readiness.set(true);
     println!("ready");
     tracing::info!(
         store = if config.redis.is_some() {
@@ -96,12 +98,13 @@ pub(crate) async fn edge(config: Config) -> anyhow::Result<()> {
         messaging: Arc::new(ShardedMessaging::new(messaging_map, messaging_shards)),
         presence: Arc::new(ShardedPresence::new(presence_map, presence_shards)),
     };
-    let shutdown = shutdown();
+    let (shutdown, readiness) = lifecycle(&config).await?;
     let deliveries = tonic::transport::Server::builder()
         .add_service(proto::edge_delivery_service(edge.delivery()))
         .serve_with_incoming_shutdown(incoming(grpc), shutdown.clone().cancelled_owned());
     let grpc_task = tokio::spawn(deliveries);
     let sip_task = tokio::spawn(edge::run(edge, listeners, services, shutdown.clone()));
+    readiness.set(true);
     println!("ready");
     tracing::info!("herald edge ready");
     sip_task.await.context("edge task failed")??;
@@ -122,13 +125,14 @@ pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot load presence state")?;
     tracing::info!(shard = %me, presentities = restored, slots = owned_slots.len(), "presence state loaded");
-    let shutdown = shutdown();
+    let (shutdown, readiness) = lifecycle(&config).await?;
     tokio::spawn(
         service
             .clone()
             .run_expiry(shutdown.clone().cancelled_owned()),
     );
     let owned: Arc<dyn Presence> = Arc::new(OwnedPresence::new(map, me, Arc::new(service)));
+    readiness.set(true);
     println!("ready");
     tracing::info!(shard = %me, "herald presence shard ready");
     tonic::transport::Server::builder()
@@ -146,7 +150,8 @@ pub(crate) async fn messaging(config: Config) -> anyhow::Result<()> {
     let delivery = edge_router(&config);
     let service = MessagingService::new(store, delivery, messaging_config(&config)?);
     let owned: Arc<dyn Messaging> = Arc::new(OwnedMessaging::new(map, me, Arc::new(service)));
-    let shutdown = shutdown();
+    let (shutdown, readiness) = lifecycle(&config).await?;
+    readiness.set(true);
     println!("ready");
     tracing::info!(shard = %me, "herald messaging shard ready");
     tonic::transport::Server::builder()
@@ -156,10 +161,16 @@ pub(crate) async fn messaging(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn shutdown() -> CancellationToken {
+/// The shutdown token (cancelled on SIGTERM or Ctrl-C, after readiness
+/// goes false) and the readiness flag, served on --health-listen if set.
+async fn lifecycle(config: &Config) -> anyhow::Result<(CancellationToken, Readiness)> {
     let token = CancellationToken::new();
-    tokio::spawn(stop_on_signal(token.clone()));
-    token
+    let readiness = Readiness::default();
+    if let Some(addr) = config.health_listen {
+        crate::health::serve(addr, readiness.clone()).await?;
+    }
+    tokio::spawn(stop_on_signal(token.clone(), readiness.clone()));
+    Ok((token, readiness))
 }
 
 fn shard_of(config: &Config, shards: &[String], flag: &str) -> anyhow::Result<(ShardMap, ShardId)> {
@@ -254,6 +265,7 @@ fn edge_config(config: &Config, public_grpc: Option<String>) -> EdgeConfig {
         advertised_host: config.advertise.clone(),
         server_header: config.server_header.clone(),
         public_grpc,
+        drain_timeout: Duration::from_secs(config.drain_timeout),
     }
 }
 
