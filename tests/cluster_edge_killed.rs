@@ -7,7 +7,7 @@
 use anyhow::{ensure, Result};
 use sip::Method;
 use testkit::presence::{etag, pidf_tuple, PRESENCE};
-use testkit::{millis, secs, RedisKind, TestCluster, UdpUa};
+use testkit::{millis, secs, RedisKind, TcpUa, TestCluster, UdpUa};
 
 #[test]
 fn udp_users_keep_publishing_and_getting_notifies_through_the_other_edge() -> Result<()> {
@@ -189,6 +189,58 @@ fn a_notify_in_flight_when_its_edge_dies_comes_again_with_a_higher_cseq() -> Res
     let r = bob.refresh(&mut dialog, 600)?;
     ensure!(r.status == 200, "refresh via B: {} {}", r.status, r.reason);
     bob.recv_notify(&mut dialog, secs(10))?;
+    cluster.check_healthy()?;
+    Ok(())
+}
+
+/// A TCP watcher's connection dies with its edge (DESIGN.md §2: connection
+/// clients reconnect and refresh). A change meanwhile cannot reach it, but
+/// the subscription waits for its refresh (issue 4: "a connection
+/// subscriber's subscription waits for its refresh"): the refresh over a
+/// new connection to the other edge is accepted and brings the current
+/// state.
+#[test]
+fn a_tcp_watcher_whose_edge_died_refreshes_through_the_other_edge() -> Result<()> {
+    let mut cluster = TestCluster::start(2, 1, 2, RedisKind::Standalone)?;
+    let (edge_a, edge_b) = (cluster.edge(0), cluster.edge(1));
+    let mut alice = UdpUa::bind("alice", edge_b)?;
+    let r = alice.publish(
+        &pidf_tuple(&alice.aor(), "phone", "open", Some("before")),
+        600,
+    )?;
+    ensure!(r.status == 200, "PUBLISH: {} {}", r.status, r.reason);
+    let tag = etag(&r)?;
+    let mut bob = TcpUa::connect("bob", edge_a)?;
+    let (mut dialog, _) = bob.watch(&alice.aor(), PRESENCE, 600, secs(10))?;
+    std::thread::sleep(millis(300));
+
+    cluster.kill_edge(0)?;
+    bob.expect_closed(secs(10))?;
+    // A change while bob has no connection: its NOTIFY has nowhere to go.
+    let r = alice.publish_modify(
+        &tag,
+        &pidf_tuple(&alice.aor(), "phone", "closed", Some("while away")),
+        600,
+    )?;
+    ensure!(r.status == 200, "PUBLISH: {} {}", r.status, r.reason);
+
+    // Bob reconnects to edge B and refreshes his subscription.
+    let mut bob_again = TcpUa::connect("bob", edge_b)?;
+    let r = bob_again.refresh(&mut dialog, 600)?;
+    ensure!(
+        r.status == 200,
+        "bob's refresh over a new connection to edge B, after edge A died and a NOTIFY could \
+         not reach him: {} {} (the subscription should wait for its refresh)",
+        r.status,
+        r.reason
+    );
+    let n = bob_again.recv_notify(&mut dialog, secs(10))?;
+    ensure!(
+        n.is_active() && n.body_text().contains("while away"),
+        "the NOTIFY after the refresh: {:?}\n{}",
+        n.state,
+        n.body_text()
+    );
     cluster.check_healthy()?;
     Ok(())
 }
