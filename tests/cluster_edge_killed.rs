@@ -212,6 +212,7 @@ fn a_tcp_watcher_whose_edge_died_refreshes_through_the_other_edge() -> Result<()
     let tag = etag(&r)?;
     let mut bob = TcpUa::connect("bob", edge_a)?;
     let (mut dialog, _) = bob.watch(&alice.aor(), PRESENCE, 600, secs(10))?;
+    // As in the first test: the first NOTIFY's answer reaches the shard.
     std::thread::sleep(millis(300));
 
     cluster.kill_edge(0)?;
