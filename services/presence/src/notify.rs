@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, Weak};
 use api::{EdgeDelivery, OutboundRequest};
 use bytes::Bytes;
 use sip::{Aor, Method, SubscriptionState};
-use store::{FlowToken, UnixTime};
+use store::{SubscriptionRecord, UnixTime};
 
 use crate::state::{Package, SubscriptionId};
 use crate::winfo::{self, WatcherEntry};
@@ -88,11 +88,9 @@ struct Pending {
     running: bool,
     /// The last NOTIFY was sent or failed for good: no task may start again.
     finished: bool,
-    /// A new remote target from a refreshing SUBSCRIBE's Contact (RFC
-    /// 6665 §4.1.2.1 makes SUBSCRIBE a target refresh request).
-    target: Option<String>,
-    /// The flow the refresh came over: NOTIFYs follow the watcher there.
-    flow: Option<FlowToken>,
+    /// The record after a refresh (RFC 6665 §4.1.2.1 makes SUBSCRIBE a
+    /// target refresh request, and it may come over another flow).
+    record: Option<Arc<SubscriptionRecord>>,
 }
 
 struct Shared {
@@ -118,22 +116,25 @@ struct Sender {
     document: Option<Arc<str>>,
 }
 
-/// The fixed parts of every NOTIFY of one dialog (RFC 6665 §4.1.2,
-/// RFC 3261 §12.2.1.1): Herald is the notifier, so From is the local URI
-/// with our tag and To is the subscriber.
+/// What a NOTIFY of one dialog is built from (RFC 6665 §4.1.2, RFC 3261
+/// §12.2.1.1): the subscription's stored record (shared with the
+/// presentity's state, replaced on refresh) plus what is not in it. Herald
+/// is the notifier, so From is the local URI with our tag and To is the
+/// subscriber.
 #[derive(Debug, Clone)]
 pub(crate) struct DialogOut {
-    pub remote_target: String,
-    pub from: String,
-    pub to: String,
-    pub call_id: String,
-    pub route_set: Vec<String>,
-    /// Event header value (`presence;id=..`).
-    pub event: String,
-    pub package: Package,
-    pub presentity: Aor,
-    pub flow: FlowToken,
-    pub id: SubscriptionId,
+    pub(crate) record: Arc<SubscriptionRecord>,
+    pub(crate) package: Package,
+    pub(crate) presentity: Aor,
+}
+
+impl DialogOut {
+    fn event(&self) -> String {
+        match &self.record.event_id {
+            Some(id) => format!("{};id={}", self.package.name(), id),
+            None => self.package.name().to_string(),
+        }
+    }
 }
 
 /// Handle to a subscription's NOTIFY queue. Dropping it does not stop a
@@ -169,11 +170,9 @@ impl Notifier {
         Notifier { shared }
     }
 
-    /// Points later NOTIFYs at a new remote target and flow.
-    pub(crate) fn retarget(&self, target: String, flow: FlowToken) {
-        let mut p = lock(&self.shared.pending);
-        p.target = Some(target);
-        p.flow = Some(flow);
+    /// Later NOTIFYs use this record's remote target and flow.
+    pub(crate) fn retarget(&self, record: Arc<SubscriptionRecord>) {
+        lock(&self.shared.pending).record = Some(record);
     }
 
     /// Queues a change. Either part may be absent (a refresh changes only
@@ -226,15 +225,12 @@ async fn drain(shared: Arc<Shared>) {
         ref mut winfo_version,
         ref mut document,
     } = sender;
-    let id = dialog.id;
+    let id = SubscriptionId(dialog.record.id);
     loop {
         let change = {
             let mut p = lock(&shared.pending);
-            if let Some(target) = p.target.take() {
-                dialog.remote_target = target;
-            }
-            if let Some(flow) = p.flow.take() {
-                dialog.flow = flow;
+            if let Some(record) = p.record.take() {
+                dialog.record = record;
             }
             let change = p.changes.pop_front();
             if change.is_none() {
@@ -302,18 +298,21 @@ async fn drain(shared: Arc<Shared>) {
         };
         let request = OutboundRequest {
             method: Method::Notify,
-            uri: dialog.remote_target.clone(),
-            from: dialog.from.clone(),
-            to: dialog.to.clone(),
-            call_id: dialog.call_id.clone(),
+            uri: dialog.record.remote_target.clone(),
+            from: format!(
+                "{};tag={}",
+                dialog.record.local_uri, dialog.record.local_tag
+            ),
+            to: dialog.record.remote_uri.clone(),
+            call_id: dialog.record.call_id.clone(),
             cseq: *cseq,
             relayed_vias: Vec::new(),
-            route: dialog.route_set.clone(),
+            route: dialog.record.route_set.clone(),
             content_type: body
                 .as_ref()
                 .map(|_| dialog.package.content_type().to_string()),
             headers: vec![
-                ("Event".into(), dialog.event.clone()),
+                ("Event".into(), dialog.event()),
                 ("Subscription-State".into(), subscription_state.to_string()),
             ],
             body: body.map(Bytes::from).unwrap_or_default(),
@@ -334,7 +333,7 @@ async fn drain(shared: Arc<Shared>) {
                 }
             }
         }
-        let result = delivery.send_request(&dialog.flow, request).await;
+        let result = delivery.send_request(&dialog.record.flow, request).await;
         let ok = matches!(&result, Ok(r) if (200..300).contains(&r.status));
         if !ok {
             tracing::debug!(%id, presentity = %dialog.presentity, ?result, "NOTIFY failed");

@@ -72,19 +72,32 @@ pub(crate) enum Authorization {
 pub(crate) struct Subscription {
     pub id: SubscriptionId,
     pub package: Package,
-    pub watcher: Aor,
-    /// Display name of the watcher's From, for watcher info.
-    pub watcher_display: Option<String>,
-    pub dialog: DialogKey,
-    pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub authorization: Authorization,
     /// The last RFC 3857 event of this watcher (subscribe, approved, ...).
     pub last_event: &'static str,
-    pub flow: Option<FlowToken>,
     pub notifier: Notifier,
-    /// The stored image of this subscription (rewritten on refresh).
-    pub record: store::SubscriptionRecord,
+    /// The stored image of this subscription, the one copy of its dialog
+    /// data (shared with the notifier; replaced on refresh).
+    pub record: std::sync::Arc<store::SubscriptionRecord>,
+}
+
+impl Subscription {
+    /// The dialog index key (RFC 6665 §4.1.2).
+    pub(crate) fn dialog(&self) -> DialogKey {
+        DialogKey {
+            call_id: self.record.call_id.clone(),
+            remote_tag: self.record.remote_tag.clone(),
+            local_tag: self.record.local_tag.clone(),
+            event: self.package.name().to_string(),
+            event_id: self.record.event_id.clone(),
+        }
+    }
+
+    /// The connection NOTIFYs travel over, when it is one.
+    pub(crate) fn flow(&self) -> Option<&FlowToken> {
+        self.record.connection.then_some(&self.record.flow)
+    }
 }
 
 /// Everything about one presentity, changed under one lock.

@@ -126,7 +126,7 @@ async fn create(
     };
     let body = first_body(p, package, now);
     if expires == 0 {
-        let notifier = spawn_notifier(inner, &p.aor, &record, package);
+        let notifier = spawn_notifier(inner, &p.aor, &Arc::new(record), package);
         notifier.push(
             Some(NotifyState::Terminated {
                 reason: Some("timeout"),
@@ -158,24 +158,13 @@ async fn create(
 fn spawn_notifier(
     inner: &Arc<Inner>,
     presentity: &Aor,
-    record: &SubscriptionRecord,
+    record: &Arc<SubscriptionRecord>,
     package: Package,
 ) -> Notifier {
-    let event_header = match &record.event_id {
-        Some(id) => format!("{};id={}", package.name(), id),
-        None => package.name().to_string(),
-    };
     let out = DialogOut {
-        remote_target: record.remote_target.clone(),
-        from: format!("{};tag={}", record.local_uri, record.local_tag),
-        to: record.remote_uri.clone(),
-        call_id: record.call_id.clone(),
-        route_set: record.route_set.clone(),
-        event: event_header,
+        record: Arc::clone(record),
         package,
         presentity: presentity.clone(),
-        flow: record.flow.clone(),
-        id: SubscriptionId(record.id),
     };
     Notifier::spawn(
         Arc::downgrade(inner),
@@ -203,24 +192,11 @@ fn build(
     record: SubscriptionRecord,
     package: Package,
 ) -> Subscription {
+    let record = Arc::new(record);
     let notifier = spawn_notifier(inner, presentity, &record, package);
-    let watcher = record
-        .watcher
-        .parse::<Aor>()
-        .unwrap_or_else(|_| presentity.clone());
     Subscription {
         id: SubscriptionId(record.id),
         package,
-        watcher,
-        watcher_display: record.watcher_display.clone(),
-        dialog: DialogKey {
-            call_id: record.call_id.clone(),
-            remote_tag: record.remote_tag.clone(),
-            local_tag: record.local_tag.clone(),
-            event: package.name().to_string(),
-            event_id: record.event_id.clone(),
-        },
-        created_at: record.created_at,
         expires_at: record.expires_at,
         authorization: if record.pending {
             Authorization::Pending
@@ -228,7 +204,6 @@ fn build(
             Authorization::Active
         },
         last_event: winfo::event_name(&record.last_event),
-        flow: record.connection.then(|| record.flow.clone()),
         notifier,
         record,
     }
@@ -238,9 +213,9 @@ fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
     inner.index(
         s.expires_at,
         Item::Subscription(p.aor.clone(), s.id),
-        s.flow.as_ref(),
+        s.flow(),
     );
-    lock(&inner.dialogs).insert(s.dialog.clone(), (p.aor.clone(), s.id));
+    lock(&inner.dialogs).insert(s.dialog(), (p.aor.clone(), s.id));
     p.subscriptions.insert(s.id, Box::new(s));
 }
 
@@ -342,7 +317,7 @@ async fn refresh(
     let Some(s) = p.subscriptions.get(&id) else {
         return Err(PresenceError::NoSuchSubscription);
     };
-    let mut record = s.record.clone();
+    let mut record = SubscriptionRecord::clone(&s.record);
     record.expires_at = now.plus_secs(u64::from(expires));
     // RFC 6665 §4.1.2.1: SUBSCRIBE is a target refresh request; and the
     // watcher may have come back over another connection (RFC 5626
@@ -361,16 +336,12 @@ async fn refresh(
     let Some(s) = p.subscriptions.get_mut(&id) else {
         return Err(PresenceError::NoSuchSubscription);
     };
-    if record.remote_target != s.record.remote_target || record.flow != s.record.flow {
-        s.notifier
-            .retarget(record.remote_target.clone(), record.flow.clone());
-    }
     let item = Item::Subscription(aor, id);
-    inner.unindex(s.expires_at, &item, s.flow.as_ref());
+    inner.unindex(s.expires_at, &item, s.flow());
     s.expires_at = record.expires_at;
-    s.flow = record.connection.then(|| record.flow.clone());
-    s.record = record;
-    inner.index(s.expires_at, item, s.flow.as_ref());
+    s.record = Arc::new(record);
+    s.notifier.retarget(Arc::clone(&s.record));
+    inner.index(s.expires_at, item, s.flow());
     // RFC 6665 §4.2.1.2: a refresh is answered with a NOTIFY of the current state.
     s.notifier
         .push(Some(state_of(s.authorization, s.expires_at)), Some(body));
@@ -403,9 +374,9 @@ async fn end(
     inner.unindex(
         s.expires_at,
         &Item::Subscription(p.aor.clone(), id),
-        s.flow.as_ref(),
+        s.flow(),
     );
-    lock(&inner.dialogs).remove(&s.dialog);
+    lock(&inner.dialogs).remove(&s.dialog());
     s.notifier.push(
         Some(NotifyState::Terminated {
             reason,

@@ -37,9 +37,9 @@ pub(crate) fn entry(
         id: s.id.to_string(),
         status,
         event,
-        uri: s.watcher.to_string(),
-        display_name: s.watcher_display.clone(),
-        duration_subscribed: Some(s.created_at.secs_until(now) as u32),
+        uri: s.record.watcher.clone(),
+        display_name: s.record.watcher_display.clone(),
+        duration_subscribed: Some(s.record.created_at.secs_until(now) as u32),
         expiration: (!terminated).then(|| now.secs_until(s.expires_at) as u32),
     }
 }
