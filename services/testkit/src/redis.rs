@@ -99,6 +99,13 @@ impl RedisServer {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// Runs `redis-cli -p <port> <args>` against this server (for example
+    /// `CONFIG SET min-replicas-to-write 1`, which makes it refuse every
+    /// write while it still answers reads) and returns what it printed.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        cli(self.port, args)
+    }
+
     /// `redis://127.0.0.1:N`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
