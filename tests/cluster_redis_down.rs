@@ -5,9 +5,10 @@
 //! restarting any Herald process.
 
 use anyhow::{ensure, Context, Result};
+use herald_tests::presence_owner;
 use sip::{HeaderName, Method, Response};
 use testkit::presence::{etag, pidf_tuple, RequestExt, PIDF, PRESENCE};
-use testkit::{eventually, secs, RedisKind, TestCluster, UdpUa};
+use testkit::{eventually, secs, ClusterSpec, RedisKind, TestCluster, UdpUa};
 
 /// How long a refused request may take: the store gives up on Redis
 /// after its own timeout (2 s), well inside this.
@@ -156,6 +157,98 @@ fn redis_hung_gives_503_with_retry_after_then_service_resumes_with_its_state() -
         "bob's NOTIFY after Redis woke up: {}",
         n.body_text()
     );
+    cluster.check_healthy()?;
+    Ok(())
+}
+
+/// Redis refuses writes for a while (a master without its required
+/// replicas: `min-replicas-to-write`) and a publication expires meanwhile.
+/// Its NOTIFY may go out, but the CSeq it used must not be given out again
+/// after the shard restarts: NOTIFY CSeq numbers are persisted with the
+/// subscription and never go backwards across a restart (issue 4), so a
+/// NOTIFY whose counter could not be stored must not leave (or the shard
+/// must not reuse its number).
+#[test]
+fn a_notify_sent_while_redis_refused_writes_is_not_repeated_after_a_restart() -> Result<()> {
+    const SHORT: u32 = 3;
+    let mut cluster = TestCluster::start_with(
+        ClusterSpec::new(2, 1, 2, RedisKind::Standalone)
+            .presence_args(&["--publish-min-expires", "1"]),
+    )?;
+    let mut alice = UdpUa::bind("alice", cluster.edge(0))?;
+    let mut bob = UdpUa::bind("bob", cluster.edge(1))?;
+    let owner = presence_owner(&alice.aor(), 2)? as usize;
+    let r = alice.publish(
+        &pidf_tuple(&alice.aor(), "phone", "open", Some("short")),
+        SHORT,
+    )?;
+    ensure!(r.status == 200, "PUBLISH: {} {}", r.status, r.reason);
+    let (mut dialog, first) = bob.watch(&alice.aor(), PRESENCE, 600, secs(10))?;
+    ensure!(
+        first.body_text().contains("short"),
+        "first NOTIFY: {}",
+        first.body_text()
+    );
+
+    let refuse =
+        cluster
+            .standalone_redis()?
+            .cli(&["CONFIG", "SET", "min-replicas-to-write", "1"])?;
+    ensure!(refuse.trim() == "OK", "CONFIG SET: {refuse}");
+    // Writes are refused: a PUBLISH gets 503 with Retry-After.
+    let mut carol = UdpUa::bind("carol", cluster.edge(0))?;
+    let req = carol
+        .publish_request(Some(600))
+        .with_body(PIDF, pidf_tuple(&carol.aor(), "phone", "open", None));
+    assert_unavailable(
+        "PUBLISH while Redis refuses writes",
+        &carol.transact_within(&req, secs(REFUSAL))?,
+    )?;
+    // Alice's publication expires meanwhile; whatever NOTIFY bob gets for
+    // it, he answers it.
+    let expired = bob.try_recv_notify_from(&mut dialog, 200, secs(u64::from(SHORT) + 10))?;
+    let allow =
+        cluster
+            .standalone_redis()?
+            .cli(&["CONFIG", "SET", "min-replicas-to-write", "0"])?;
+    ensure!(allow.trim() == "OK", "CONFIG SET: {allow}");
+
+    // Writes work again; the owner restarts and loads what Redis has.
+    cluster.kill_presence(owner)?;
+    cluster.start_presence(owner)?;
+    let r = eventually(secs(20), "PUBLISH to succeed again", || {
+        let r = alice.publish(
+            &pidf_tuple(&alice.aor(), "phone", "open", Some("later")),
+            600,
+        )?;
+        Ok((r.status == 200).then_some(r))
+    })?;
+    etag(&r)?;
+    // Every NOTIFY from here on has a CSeq above the last one, up to the
+    // one with "later".
+    let during = expired
+        .as_ref()
+        .map(|(n, _)| format!("CSeq {} {:?}: {}", n.cseq, n.state, n.body_text()))
+        .unwrap_or_else(|| "none".into());
+    loop {
+        let last = dialog.last_notify_cseq.unwrap_or(0);
+        dialog.last_notify_cseq = None;
+        let n = bob
+            .recv_notify(&mut dialog, secs(10))
+            .context("a NOTIFY after the restart")?;
+        ensure!(
+            n.cseq > last,
+            "after Redis took writes again and the shard restarted, bob got NOTIFY CSeq {} \
+             ({:?}: {}) after CSeq {last}: a CSeq given out while Redis refused writes was \
+             reused. The NOTIFY sent while Redis refused writes: {during}",
+            n.cseq,
+            n.state,
+            n.body_text()
+        );
+        if n.body_text().contains("later") {
+            break;
+        }
+    }
     cluster.check_healthy()?;
     Ok(())
 }
