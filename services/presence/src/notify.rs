@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 
-use api::{EdgeDelivery, OutboundRequest};
+use api::{DeliveryError, EdgeDelivery, OutboundRequest};
 use bytes::Bytes;
 use sip::{Aor, Method, SubscriptionState};
 use store::{SubscriptionRecord, UnixTime};
@@ -320,21 +320,49 @@ async fn drain(shared: Arc<Shared>) {
             flow_only: false,
         };
         let terminated = matches!(*state, NotifyState::Terminated { .. });
-        // Counters are stored before the NOTIFY leaves, so a restart never
-        // reuses a CSeq the watcher has seen.
-        if !terminated {
-            let store = inner.upgrade().and_then(|i| i.durable().cloned());
-            if let Some(store) = store {
-                if let Err(e) = store
-                    .save_notify_counters(&dialog.presentity, id.0, *cseq, *winfo_version)
-                    .await
-                {
-                    tracing::warn!(%id, error = %e, "NOTIFY counters not stored");
+        let mut request = request;
+        let mut result;
+        let mut attempt = 0;
+        loop {
+            // Counters are stored before the NOTIFY leaves, so a restart
+            // never reuses a CSeq the watcher has seen.
+            if !terminated {
+                let store = inner.upgrade().and_then(|i| i.durable().cloned());
+                if let Some(store) = store {
+                    if let Err(e) = store
+                        .save_notify_counters(&dialog.presentity, id.0, *cseq, *winfo_version)
+                        .await
+                    {
+                        tracing::warn!(%id, error = %e, "NOTIFY counters not stored");
+                    }
                 }
             }
+            result = delivery
+                .send_request(&dialog.record.flow, request.clone())
+                .await;
+            attempt += 1;
+            // The edge holding the flow failed mid-way (in a cluster: it
+            // died): the watcher may have seen this CSeq, so the retry
+            // through another edge is a new request with the next one
+            // (RFC 3261 §12.2.1.1).
+            if attempt < 2 && matches!(result, Err(DeliveryError::Transport(_))) {
+                *cseq += 1;
+                request.cseq = *cseq;
+                continue;
+            }
+            break;
         }
-        let result = delivery.send_request(&dialog.record.flow, request).await;
         let ok = matches!(&result, Ok(r) if (200..300).contains(&r.status));
+        if !ok && !terminated && matches!(result, Err(DeliveryError::FlowGone(_))) {
+            // The watcher's connection is out of reach (in a cluster: its
+            // edge is gone). It reconnects through another edge and
+            // refreshes, which moves the subscription to the new flow and
+            // sends the current state, so wait for that instead of ending
+            // it (DESIGN.md §2). One process hears of a closed connection
+            // directly and ends the subscription then.
+            tracing::debug!(%id, presentity = %dialog.presentity, "watcher's flow gone, waiting for its refresh");
+            continue;
+        }
         if !ok {
             tracing::debug!(%id, presentity = %dialog.presentity, ?result, "NOTIFY failed");
             // RFC 6665 §4.2.2: a NOTIFY answered 481, or with no answer,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use api::{DeliveryError, EdgeDelivery, FinalResponse, OutboundRequest};
 use async_trait::async_trait;
+use sip::Method;
 use store::FlowToken;
 
 use crate::{ClientConfig, GrpcEdgeDelivery};
@@ -85,8 +86,16 @@ impl EdgeDelivery for EdgeRouter {
             return Err(DeliveryError::FlowGone(flow.0.clone()));
         };
         let udp = path.starts_with("udp/");
+        // A NOTIFY that failed through its own edge may have reached the
+        // client: it must not be sent again with the same CSeq (RFC 3261
+        // §12.2.1.1). Its sender retries with the next CSeq, and by then
+        // the edge is marked down, so the retry goes through another.
+        let same_cseq_retry_ok = request.method != Method::Notify;
         if !self.is_down(home) {
             match self.try_edge(home, flow, request.clone()).await {
+                Err(DeliveryError::Transport(e)) if udp && !same_cseq_retry_ok => {
+                    return Err(DeliveryError::Transport(e));
+                }
                 Err(DeliveryError::Transport(e)) if udp => {
                     tracing::debug!(edge = home, error = %e, "edge unreachable, trying another");
                 }
