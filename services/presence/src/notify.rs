@@ -73,6 +73,9 @@ impl Body {
     }
 }
 
+/// How many NOTIFY CSeqs (and winfo versions) one store write reserves.
+const COUNTER_BLOCK: u32 = 64;
+
 /// One queued change: a new subscription state, a new body, or both.
 struct Change {
     state: Option<NotifyState>,
@@ -112,6 +115,10 @@ struct Sender {
     /// the last one stored and only goes up, across restarts too.
     cseq: u32,
     winfo_version: u32,
+    /// The marks stored so far: numbers up to them may be used without
+    /// another store write.
+    reserved_cseq: u32,
+    reserved_version: u32,
     /// The presence document last sent (or due).
     document: Option<Arc<str>>,
 }
@@ -163,6 +170,8 @@ impl Notifier {
                 state,
                 cseq: last_cseq,
                 winfo_version,
+                reserved_cseq: last_cseq,
+                reserved_version: winfo_version,
                 document: None,
             })),
             queue_max: queue_max.max(1),
@@ -223,6 +232,8 @@ async fn drain(shared: Arc<Shared>) {
         ref mut state,
         ref mut cseq,
         ref mut winfo_version,
+        ref mut reserved_cseq,
+        ref mut reserved_version,
         ref mut document,
     } = sender;
     let id = SubscriptionId(dialog.record.id);
@@ -324,16 +335,26 @@ async fn drain(shared: Arc<Shared>) {
         let mut result;
         let mut attempt = 0;
         loop {
-            // Counters are stored before the NOTIFY leaves, so a restart
-            // never reuses a CSeq the watcher has seen.
-            if !terminated {
+            // CSeq and winfo version are reserved in the store in blocks
+            // before they are used, so a restart (which starts past the
+            // stored mark) never reuses one a watcher may have seen, and
+            // most NOTIFYs cost no store write.
+            if !terminated && (*cseq > *reserved_cseq || *winfo_version > *reserved_version) {
                 let store = inner.upgrade().and_then(|i| i.durable().cloned());
                 if let Some(store) = store {
-                    if let Err(e) = store
-                        .save_notify_counters(&dialog.presentity, id.0, *cseq, *winfo_version)
+                    let (cseq_mark, version_mark) =
+                        (*cseq + COUNTER_BLOCK, *winfo_version + COUNTER_BLOCK);
+                    match store
+                        .save_notify_counters(&dialog.presentity, id.0, cseq_mark, version_mark)
                         .await
                     {
-                        tracing::warn!(%id, error = %e, "NOTIFY counters not stored");
+                        Ok(()) => {
+                            *reserved_cseq = cseq_mark;
+                            *reserved_version = version_mark;
+                        }
+                        Err(e) => {
+                            tracing::warn!(%id, error = %e, "NOTIFY counters not stored")
+                        }
                     }
                 }
             }

@@ -312,7 +312,8 @@ async fn state_and_cseq_survive_a_restart_through_the_store() {
         "the stored entity tag is still valid"
     );
     let notify = next(&mut rx).await;
-    assert_eq!(notify.cseq, 3);
+    // Past every CSeq used before the restart (they are reserved in blocks).
+    assert!(notify.cseq > 2, "CSeq {} after the restart", notify.cseq);
     let body = String::from_utf8_lossy(&notify.body);
     assert!(body.contains("after"), "{body} {:?}", notify.headers);
 }
