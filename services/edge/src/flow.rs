@@ -17,6 +17,8 @@ use tokio::sync::mpsc;
 pub enum Transport {
     Udp,
     Tcp,
+    /// SIP over WebSocket (RFC 7118), one message per frame.
+    Ws,
 }
 
 impl Transport {
@@ -25,6 +27,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Ws => "WS",
         }
     }
     pub fn reliable(self) -> bool {

@@ -73,6 +73,8 @@ impl Default for EdgeConfig {
 pub struct Listeners {
     pub udp: Vec<UdpSocket>,
     pub tcp: Vec<TcpListener>,
+    /// SIP over WebSocket (RFC 7118) listeners.
+    pub ws: Vec<TcpListener>,
 }
 
 /// The services an edge hands requests to.
@@ -161,6 +163,13 @@ pub async fn run(
             .unwrap_or_else(|e| e.into_inner())
             .push(listener.local_addr()?);
         tasks.spawn(transport::tcp::serve(
+            Arc::clone(&edge),
+            listener,
+            shutdown.clone(),
+        ));
+    }
+    for listener in listeners.ws {
+        tasks.spawn(transport::ws::serve(
             Arc::clone(&edge),
             listener,
             shutdown.clone(),

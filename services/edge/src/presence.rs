@@ -185,6 +185,7 @@ impl Edge {
         match flow.transport {
             Transport::Udp => format!("<sip:{host}>"),
             Transport::Tcp => format!("<sip:{host};transport=tcp>"),
+            Transport::Ws => format!("<sip:{host};transport=ws>"),
         }
     }
 }

@@ -80,6 +80,11 @@ pub(crate) struct Options {
     /// edge when the client's own edge is gone.
     #[arg(long, env = "HERALD_EDGES", value_delimiter = ',', global = true)]
     pub(crate) edges: Vec<String>,
+    /// SIP over WebSocket (RFC 7118) listen address; repeat for more. Default:
+    /// the first SIP address's host on port 5066 when SIP is on 5060 (any
+    /// free port when SIP's is 0); `none` turns WebSocket off.
+    #[arg(long, env = "HERALD_WS_LISTEN", value_delimiter = ',', global = true)]
+    pub(crate) ws_listen: Vec<String>,
     /// HTTP address for /healthz and /readyz (none by default).
     #[arg(long, env = "HERALD_HEALTH_LISTEN", global = true)]
     pub(crate) health_listen: Option<SocketAddr>,
@@ -193,6 +198,7 @@ pub(crate) enum OnClose {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct FileConfig {
+    ws_listen: Option<Vec<String>>,
     health_listen: Option<SocketAddr>,
     drain_timeout: Option<u64>,
     redis: Option<String>,
@@ -233,6 +239,7 @@ struct FileConfig {
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    pub(crate) ws_listen: Vec<SocketAddr>,
     pub(crate) health_listen: Option<SocketAddr>,
     pub(crate) drain_timeout: u64,
     pub(crate) redis: Option<String>,
@@ -288,7 +295,29 @@ impl Config {
                 file.unwrap_or(default)
             }
         }
+        let sip_listen = list(
+            o.sip_listen,
+            file.sip_listen,
+            vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+        );
+        let ws_listen = match list(o.ws_listen, file.ws_listen, vec![]) {
+            ws if ws.is_empty() => match sip_listen.first() {
+                // RFC 7118 has no default port; 5066 is the common one.
+                Some(sip) if sip.port() == 5060 => vec![SocketAddr::new(sip.ip(), 5066)],
+                Some(sip) if sip.port() == 0 => vec![SocketAddr::new(sip.ip(), 0)],
+                _ => vec![],
+            },
+            ws if ws.iter().any(|w| w.eq_ignore_ascii_case("none")) => vec![],
+            ws => ws
+                .iter()
+                .map(|w| {
+                    w.parse::<SocketAddr>()
+                        .map_err(|e| anyhow::anyhow!("bad --ws-listen {w}: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        };
         let config = Config {
+            ws_listen,
             health_listen: o.health_listen.or(file.health_listen),
             drain_timeout: o.drain_timeout.or(file.drain_timeout).unwrap_or(10),
             redis: o.redis.or(file.redis),
@@ -298,11 +327,7 @@ impl Config {
             presence_shards: list(o.presence_shards, file.presence_shards, vec![]),
             messaging_shards: list(o.messaging_shards, file.messaging_shards, vec![]),
             edges: list(o.edges, file.edges, vec![]),
-            sip_listen: list(
-                o.sip_listen,
-                file.sip_listen,
-                vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
-            ),
+            sip_listen,
             domains: list(o.domain, file.domain, vec![]),
             advertise: o.advertise.or(file.advertise),
             users: list(o.users, file.users, vec![]),

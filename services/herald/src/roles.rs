@@ -192,7 +192,14 @@ fn edge_router(config: &Config) -> Arc<dyn EdgeDelivery> {
 }
 
 async fn sip_listeners(config: &Config) -> anyhow::Result<Listeners> {
-    let listeners = bind(&config.sip_listen, config.udp_buffer).await?;
+    let mut listeners = bind(&config.sip_listen, config.udp_buffer).await?;
+    for addr in &config.ws_listen {
+        let ws = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind WebSocket {addr}"))?;
+        println!("listening sip+ws {}", ws.local_addr()?);
+        listeners.ws.push(ws);
+    }
     for s in &listeners.udp {
         println!("listening sip+udp {}", s.local_addr()?);
     }

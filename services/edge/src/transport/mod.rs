@@ -3,3 +3,4 @@
 
 pub(crate) mod tcp;
 pub(crate) mod udp;
+pub(crate) mod ws;

@@ -1,0 +1,137 @@
+//! SIP over WebSocket (RFC 7118): the `sip` subprotocol, one SIP message
+//! per frame (no Content-Length framing), the connection a flow like TCP's
+//! so NOTIFYs and MESSAGEs reach a browser over its socket.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::flow::{Flow, FlowSender, Transport};
+use crate::Edge;
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// Frames queued for one connection's writer before senders wait.
+const WRITE_QUEUE: usize = 256;
+
+pub(crate) async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: CancellationToken) {
+    loop {
+        let (stream, remote) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "WebSocket accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let edge = Arc::clone(&edge);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { connection(edge, stream, remote, shutdown).await });
+    }
+}
+
+/// RFC 7118 §4: the client offers the `sip` subprotocol and the server
+/// must select it; a handshake without it is refused.
+#[allow(clippy::result_large_err)] // the signature tungstenite's callback requires
+fn select_sip(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+    let offers_sip = request
+        .headers()
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("sip"));
+    if !offers_sip {
+        let mut refusal = ErrorResponse::new(Some("the sip subprotocol is required".into()));
+        *refusal.status_mut() = StatusCode::BAD_REQUEST;
+        return Err(refusal);
+    }
+    response
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("sip"));
+    Ok(response)
+}
+
+async fn connection(
+    edge: Arc<Edge>,
+    stream: TcpStream,
+    remote: std::net::SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let limit = edge.config.limits.max_message_size;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit));
+    let ws = match tokio_tungstenite::accept_hdr_async_with_config(stream, select_sip, Some(config))
+        .await
+    {
+        Ok(ws) => ws,
+        Err(e) => {
+            tracing::debug!(%remote, error = %e, "WebSocket handshake refused");
+            return;
+        }
+    };
+    let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let flow = Flow {
+        transport: Transport::Ws,
+        local,
+        remote,
+        token: edge.flows.token(format!("ws/{id}/{remote}")),
+        sender: FlowSender::Stream(tx),
+    };
+    edge.flows.add_stream(flow.clone());
+    tracing::debug!(%remote, id, "WebSocket connection open");
+
+    let (mut sink, mut source) = ws.split();
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            // SIP is text; a body that is not UTF-8 goes in a binary frame.
+            let frame = match String::from_utf8(bytes.to_vec()) {
+                Ok(text) => Message::text(text),
+                Err(e) => Message::binary(e.into_bytes()),
+            };
+            if sink.send(frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    loop {
+        let frame = tokio::select! {
+            f = source.next() => f,
+            _ = shutdown.cancelled() => break,
+        };
+        let bytes = match frame {
+            Some(Ok(Message::Text(text))) => Bytes::from(text.as_str().to_owned()),
+            Some(Ok(Message::Binary(data))) => data,
+            // Pings are answered by tungstenite itself.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+        };
+        let edge = Arc::clone(&edge);
+        let flow = flow.clone();
+        tokio::spawn(async move { edge.receive(bytes, flow).await });
+    }
+    edge.flows.remove_stream(&flow.token);
+    edge.connection_closed(&flow.token).await;
+    drop(flow);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    tracing::debug!(%remote, id, "WebSocket connection closed");
+}

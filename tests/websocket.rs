@@ -1,0 +1,128 @@
+//! SIP over WebSocket (RFC 7118), as browser clients (SIP.js, JsSIP) use
+//! it: the `sip` subprotocol is required and echoed, one SIP message per
+//! frame, and requests to a client registered over its WebSocket reach it
+//! over that same socket.
+
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context, Result};
+use sip::{Message, Method, Response};
+use testkit::{secs, Herald};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::WebSocket;
+
+type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn connect(port: u16, subprotocol: Option<&str>) -> Result<Ws> {
+    let mut request = format!("ws://127.0.0.1:{port}").into_client_request()?;
+    if let Some(p) = subprotocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", p.parse()?);
+    }
+    let (ws, response) = tungstenite::connect(request)?;
+    ensure!(
+        response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            == Some("sip"),
+        "the server must select the sip subprotocol (RFC 7118 §4)"
+    );
+    if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    }
+    Ok(ws)
+}
+
+fn send(ws: &mut Ws, text: String) -> Result<()> {
+    ws.send(tungstenite::Message::text(text))?;
+    Ok(())
+}
+
+/// The next SIP message in a frame (pings and pongs skipped).
+fn recv(ws: &mut Ws) -> Result<Message> {
+    loop {
+        match ws.read().context("reading the WebSocket")? {
+            tungstenite::Message::Text(t) => {
+                return Ok(sip::parse(t.as_bytes(), &sip::Limits::default())?)
+            }
+            tungstenite::Message::Binary(b) => return Ok(sip::parse(&b, &sip::Limits::default())?),
+            tungstenite::Message::Close(_) => bail!("closed"),
+            _ => continue,
+        }
+    }
+}
+
+fn register(branch: &str) -> String {
+    format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+         Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:bob@example.com>;tag=ws1\r\n\
+         To: <sip:bob@example.com>\r\n\
+         Call-ID: ws-reg-{branch}\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:bob@df7jal23ls0d.invalid;transport=ws>\r\n\
+         Expires: 600\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn a_browser_style_client_registers_and_receives_a_message_over_its_socket() -> Result<()> {
+    let port = free_port()?;
+    let herald = Herald::start(&["--ws-listen", &format!("127.0.0.1:{port}")])?;
+    let mut bob = connect(port, Some("sip"))?;
+
+    send(&mut bob, register("reg1"))?;
+    let Message::Response(ok) = recv(&mut bob)? else {
+        bail!("expected the REGISTER's response");
+    };
+    ensure!(
+        ok.status == 200,
+        "REGISTER over WS: {} {}",
+        ok.status,
+        ok.reason
+    );
+
+    // Alice on UDP writes to Bob: Herald sends it down Bob's WebSocket (his
+    // contact's host is a .invalid name only the connection can reach).
+    let mut alice = herald.udp_ua("alice")?;
+    let msg = alice.message_request("sip:bob@example.com", "text/plain", "hello browser");
+    alice.send(&msg)?;
+    let Message::Request(delivered) = recv(&mut bob)? else {
+        bail!("expected the MESSAGE");
+    };
+    ensure!(delivered.method == Method::Message);
+    ensure!(&delivered.body[..] == b"hello browser");
+    ensure!(
+        delivered.headers.top_via()?.transport == "WS",
+        "Herald's Via names the WS transport: {}",
+        delivered.headers.top_via()?
+    );
+    let answer = Response::for_request(&delivered, 200);
+    send(&mut bob, String::from_utf8(answer.to_bytes().to_vec())?)?;
+    assert_eq!(alice.recv_response(&msg, secs(5))?.status, 200);
+    Ok(())
+}
+
+#[test]
+fn a_handshake_without_the_sip_subprotocol_is_refused() -> Result<()> {
+    let port = free_port()?;
+    let _herald = Herald::start(&["--ws-listen", &format!("127.0.0.1:{port}")])?;
+    let refused = connect(port, None);
+    ensure!(
+        refused.is_err(),
+        "a WebSocket without the sip subprotocol must be refused"
+    );
+    // A second protocol offered beside sip is fine.
+    connect(port, Some("chat, sip"))?;
+    Ok(())
+}
