@@ -1,41 +1,19 @@
 //! SIP over TCP (RFC 3261 §18.3 framing by Content-Length) with CRLF
 //! keep-alives (RFC 5626 §3.5.1).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use sip::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::flow::{Flow, FlowSender, Transport};
+use crate::flow::Transport;
 use crate::Edge;
 
-static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
-
-/// Messages queued for one connection's writer before senders wait.
-const WRITE_QUEUE: usize = 256;
-
 pub(crate) async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: CancellationToken) {
-    loop {
-        let (stream, remote) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "TCP accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let edge = Arc::clone(&edge);
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { connection(edge, stream, remote, shutdown).await });
-    }
+    super::accept_loop(edge, listener, shutdown, "tcp", connection).await;
 }
 
 async fn connection(
@@ -47,17 +25,7 @@ async fn connection(
     let Ok(local) = stream.local_addr() else {
         return;
     };
-    let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let flow = Flow {
-        transport: Transport::Tcp,
-        local,
-        remote,
-        token: edge.flows.token(format!("tcp/{id}/{remote}")),
-        sender: FlowSender::Stream(tx),
-    };
-    edge.flows.add_stream(flow.clone());
-    tracing::debug!(%remote, id, "TCP connection open");
+    let (flow, mut rx) = super::open_flow(&edge, Transport::Tcp, local, remote);
 
     let (mut reader, mut writer) = stream.into_split();
     let writer_task = tokio::spawn(async move {
@@ -106,12 +74,5 @@ async fn connection(
             }
         }
     }
-    edge.flows.remove_stream(&flow.token);
-    edge.connection_closed(&flow.token).await;
-    drop(flow);
-    // The writer ends when the last sender (held by the flow table and by
-    // in-flight tasks) is gone; wait for it briefly so queued responses
-    // go out.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer_task).await;
-    tracing::debug!(%remote, id, "TCP connection closed");
+    super::close_flow(&edge, flow, writer_task).await;
 }

@@ -2,44 +2,22 @@
 //! per frame (no Content-Length framing), the connection a flow like TCP's
 //! so NOTIFYs and MESSAGEs reach a browser over its socket.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::flow::{Flow, FlowSender, Transport};
+use crate::flow::Transport;
 use crate::Edge;
 
-static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
-
-/// Frames queued for one connection's writer before senders wait.
-const WRITE_QUEUE: usize = 256;
-
 pub(crate) async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: CancellationToken) {
-    loop {
-        let (stream, remote) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "WebSocket accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let edge = Arc::clone(&edge);
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { connection(edge, stream, remote, shutdown).await });
-    }
+    super::accept_loop(edge, listener, shutdown, "ws", connection).await;
 }
 
 /// RFC 7118 §4: the client offers the `sip` subprotocol and the server
@@ -86,17 +64,7 @@ async fn connection(
             return;
         }
     };
-    let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let flow = Flow {
-        transport: Transport::Ws,
-        local,
-        remote,
-        token: edge.flows.token(format!("ws/{id}/{remote}")),
-        sender: FlowSender::Stream(tx),
-    };
-    edge.flows.add_stream(flow.clone());
-    tracing::debug!(%remote, id, "WebSocket connection open");
+    let (flow, mut rx) = super::open_flow(&edge, Transport::Ws, local, remote);
 
     let (mut sink, mut source) = ws.split();
     let writer = tokio::spawn(async move {
@@ -129,9 +97,5 @@ async fn connection(
         let flow = flow.clone();
         tokio::spawn(async move { edge.receive(bytes, flow).await });
     }
-    edge.flows.remove_stream(&flow.token);
-    edge.connection_closed(&flow.token).await;
-    drop(flow);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
-    tracing::debug!(%remote, id, "WebSocket connection closed");
+    super::close_flow(&edge, flow, writer).await;
 }
