@@ -126,3 +126,72 @@ fn a_handshake_without_the_sip_subprotocol_is_refused() -> Result<()> {
     connect(port, Some("chat, sip"))?;
     Ok(())
 }
+
+#[test]
+fn keep_alive_drops_a_silent_socket_and_keeps_a_live_one() -> Result<()> {
+    let port = free_port()?;
+    let _herald = Herald::start(&[
+        "--ws-listen",
+        &format!("127.0.0.1:{port}"),
+        "--ws-ping-interval",
+        "1",
+    ])?;
+    // The live client reads (tungstenite answers the server's pings while
+    // reading); the silent one never reads, so never answers.
+    let mut live = connect(port, Some("sip"))?;
+    let mut silent = connect(port, Some("sip"))?;
+    if let MaybeTlsStream::Plain(s) = live.get_ref() {
+        s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    }
+    let start = std::time::Instant::now();
+    let mut pings = 0;
+    while start.elapsed() < Duration::from_millis(3500) {
+        match live.read() {
+            Ok(tungstenite::Message::Ping(_)) => pings += 1,
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => bail!("the live socket was closed: {e}"),
+        }
+    }
+    ensure!(pings >= 2, "the server pings every second, got {pings}");
+    // The silent socket was dropped after two intervals without a word: what
+    // is left to read ends in a close (or a reset), within the deadline.
+    let mut closed = false;
+    for _ in 0..50 {
+        match silent.read() {
+            Ok(tungstenite::Message::Close(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => continue,
+            // Still open: nothing more arrived within the read timeout.
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    ensure!(closed, "the silent WebSocket must be closed by the server");
+    // The live one still works: a REGISTER is answered.
+    send(&mut live, register("alive"))?;
+    if let MaybeTlsStream::Plain(s) = live.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    }
+    let Message::Response(ok) = recv(&mut live)? else {
+        bail!("expected the REGISTER's response");
+    };
+    ensure!(ok.status == 200);
+    Ok(())
+}

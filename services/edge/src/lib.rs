@@ -52,6 +52,9 @@ pub struct EdgeConfig {
     /// On shutdown, how long requests already being handled may take to
     /// get their answers before the edge exits anyway.
     pub drain_timeout: Duration,
+    /// WebSocket keep-alive: ping every interval, drop a connection silent
+    /// for two; `None` turns it off.
+    pub ws_ping_interval: Option<Duration>,
 }
 
 impl Default for EdgeConfig {
@@ -64,6 +67,7 @@ impl Default for EdgeConfig {
             server_header: Some("Herald".into()),
             public_grpc: None,
             drain_timeout: Duration::from_secs(10),
+            ws_ping_interval: Some(Duration::from_secs(30)),
         }
     }
 }

@@ -85,6 +85,10 @@ pub(crate) struct Options {
     /// free port when SIP's is 0); `none` turns WebSocket off.
     #[arg(long, env = "HERALD_WS_LISTEN", value_delimiter = ',', global = true)]
     pub(crate) ws_listen: Vec<String>,
+    /// WebSocket keep-alive ping interval, seconds (a client silent for two
+    /// intervals is dropped); 0 turns it off.
+    #[arg(long, env = "HERALD_WS_PING_INTERVAL", global = true)]
+    pub(crate) ws_ping_interval: Option<u64>,
     /// HTTP address for /healthz and /readyz (none by default).
     #[arg(long, env = "HERALD_HEALTH_LISTEN", global = true)]
     pub(crate) health_listen: Option<SocketAddr>,
@@ -198,6 +202,7 @@ pub(crate) enum OnClose {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct FileConfig {
+    ws_ping_interval: Option<u64>,
     ws_listen: Option<Vec<String>>,
     health_listen: Option<SocketAddr>,
     drain_timeout: Option<u64>,
@@ -239,6 +244,7 @@ struct FileConfig {
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    pub(crate) ws_ping_interval: u64,
     pub(crate) ws_listen: Vec<SocketAddr>,
     pub(crate) health_listen: Option<SocketAddr>,
     pub(crate) drain_timeout: u64,
@@ -317,6 +323,7 @@ impl Config {
                 .collect::<anyhow::Result<Vec<_>>>()?,
         };
         let config = Config {
+            ws_ping_interval: o.ws_ping_interval.or(file.ws_ping_interval).unwrap_or(30),
             ws_listen,
             health_listen: o.health_listen.or(file.health_listen),
             drain_timeout: o.drain_timeout.or(file.drain_timeout).unwrap_or(10),

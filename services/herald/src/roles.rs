@@ -273,6 +273,8 @@ fn edge_config(config: &Config, public_grpc: Option<String>) -> EdgeConfig {
         server_header: config.server_header.clone(),
         public_grpc,
         drain_timeout: Duration::from_secs(config.drain_timeout),
+        ws_ping_interval: (config.ws_ping_interval > 0)
+            .then(|| Duration::from_secs(config.ws_ping_interval)),
     }
 }
 

@@ -67,8 +67,25 @@ async fn connection(
     let (flow, mut rx) = super::open_flow(&edge, Transport::Ws, local, remote);
 
     let (mut sink, mut source) = ws.split();
+    // Keep-alive (the ping/pong): the server pings every interval;
+    // a client that sends nothing at all, not even the pong, for two
+    // intervals is gone and its flow ends (its subscriptions with it).
+    let ping_every = edge.config.ws_ping_interval;
     let writer = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
+        let mut ping = ping_every.map(tokio::time::interval);
+        loop {
+            let bytes = tokio::select! {
+                b = rx.recv() => match b {
+                    Some(b) => b,
+                    None => break,
+                },
+                _ = async { ping.as_mut().unwrap().tick().await }, if ping.is_some() => {
+                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
             // SIP is text; a body that is not UTF-8 goes in a binary frame.
             let frame = match String::from_utf8(bytes.to_vec()) {
                 Ok(text) => Message::text(text),
@@ -81,15 +98,23 @@ async fn connection(
         let _ = sink.close().await;
     });
 
+    let silence_limit = ping_every.map(|d| d * 2);
+    let mut last_heard = tokio::time::Instant::now();
     loop {
+        let deadline = silence_limit.map(|limit| last_heard + limit);
         let frame = tokio::select! {
             f = source.next() => f,
+            _ = async { tokio::time::sleep_until(deadline.unwrap()).await }, if deadline.is_some() => {
+                tracing::debug!(%remote, "WebSocket silent past the keep-alive limit, closing");
+                break;
+            }
             _ = shutdown.cancelled() => break,
         };
+        last_heard = tokio::time::Instant::now();
         let bytes = match frame {
             Some(Ok(Message::Text(text))) => Bytes::from(text.as_str().to_owned()),
             Some(Ok(Message::Binary(data))) => data,
-            // Pings are answered by tungstenite itself.
+            // Pings are answered by tungstenite itself; pongs only prove life.
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
         };
