@@ -180,32 +180,7 @@ impl PidfDocument {
     /// where rpid.xsd wants elements), and a presence server relays what it does not
     /// understand. Whether the entity is the publisher's is [`PidfDocument::check_entity`].
     pub fn parse(bytes: &[u8], limits: &XmlLimits) -> Result<PidfDocument, PidfError> {
-        let mut cur = XmlCursor::new(bytes, limits)?;
-        let root = loop {
-            match cur.next()? {
-                Item::Start(el) => break el,
-                // The cursor yields no text before the root and no end before a start.
-                Item::Text(_) | Item::End => continue,
-                Item::Eof => {
-                    return Err(PidfError::NotWellFormed {
-                        offset: 0,
-                        detail: "no root element".into(),
-                    })
-                }
-            }
-        };
-        if root.ns != Ns::Pidf {
-            return Err(PidfError::WrongNamespace {
-                expected: PIDF_NS,
-                found: root.ns_uri.clone(),
-            });
-        }
-        if root.local_name() != "presence" {
-            return Err(PidfError::WrongRootElement {
-                expected: "presence",
-                found: root.local_name().to_owned(),
-            });
-        }
+        let (mut cur, root) = XmlCursor::open_root(bytes, limits, Ns::Pidf, PIDF_NS, "presence")?;
         let entity = root
             .attr("entity")
             .map(|e| trim_xml(&e).to_owned())

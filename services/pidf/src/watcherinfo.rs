@@ -195,31 +195,13 @@ impl WatcherInfo {
     /// Parses a watcher-info document. Required attributes and enumerated values are checked
     /// (RFC 3858 §5 schema); elements in other namespaces are skipped.
     pub fn parse(bytes: &[u8], limits: &XmlLimits) -> Result<WatcherInfo, PidfError> {
-        let mut cur = XmlCursor::new(bytes, limits)?;
-        let root = loop {
-            match cur.next()? {
-                Item::Start(el) => break el,
-                Item::Text(_) | Item::End => continue,
-                Item::Eof => {
-                    return Err(PidfError::NotWellFormed {
-                        offset: 0,
-                        detail: "no root element".into(),
-                    })
-                }
-            }
-        };
-        if root.ns != Ns::Watcherinfo {
-            return Err(PidfError::WrongNamespace {
-                expected: WATCHERINFO_NS,
-                found: root.ns_uri.clone(),
-            });
-        }
-        if root.local_name() != "watcherinfo" {
-            return Err(PidfError::WrongRootElement {
-                expected: "watcherinfo",
-                found: root.local_name().to_owned(),
-            });
-        }
+        let (mut cur, root) = XmlCursor::open_root(
+            bytes,
+            limits,
+            Ns::Watcherinfo,
+            WATCHERINFO_NS,
+            "watcherinfo",
+        )?;
         let version = required(&root, "watcherinfo", "version")?;
         let version = parse_value(&version, "watcherinfo", "version")?;
         let state = match required(&root, "watcherinfo", "state")?.as_str() {

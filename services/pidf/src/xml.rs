@@ -109,6 +109,45 @@ pub(crate) struct XmlCursor<'a> {
 }
 
 impl<'a> XmlCursor<'a> {
+    /// Opens a document whose root must be `name` in namespace `ns`
+    /// (`ns_uri` names it in the error): the cursor, positioned after the
+    /// root's start tag, and the root element.
+    pub(crate) fn open_root(
+        bytes: &'a [u8],
+        limits: &XmlLimits,
+        ns: Ns,
+        ns_uri: &'static str,
+        name: &'static str,
+    ) -> Result<(XmlCursor<'a>, Element<'a>), PidfError> {
+        let mut cur = XmlCursor::new(bytes, limits)?;
+        let root = loop {
+            match cur.next()? {
+                Item::Start(el) => break el,
+                // The cursor yields no text before the root and no end before a start.
+                Item::Text(_) | Item::End => continue,
+                Item::Eof => {
+                    return Err(PidfError::NotWellFormed {
+                        offset: 0,
+                        detail: "no root element".into(),
+                    })
+                }
+            }
+        };
+        if root.ns != ns {
+            return Err(PidfError::WrongNamespace {
+                expected: ns_uri,
+                found: root.ns_uri.clone(),
+            });
+        }
+        if root.local_name() != name {
+            return Err(PidfError::WrongRootElement {
+                expected: name,
+                found: root.local_name().to_owned(),
+            });
+        }
+        Ok((cur, root))
+    }
+
     pub(crate) fn new(bytes: &'a [u8], limits: &XmlLimits) -> Result<Self, PidfError> {
         if bytes.len() > limits.max_bytes {
             return Err(PidfError::TooLarge {
