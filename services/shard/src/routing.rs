@@ -12,10 +12,30 @@ use store::{slot_of, Binding, FlowToken, StoreError};
 
 use crate::{ShardId, ShardMap};
 
-fn not_owner(aor: &Aor, me: ShardId) -> StoreError {
-    // Answered 503 with Retry-After: by the retry the edge's shard list
-    // (or ours) has caught up.
-    StoreError::Unavailable(format!("shard {me} does not own {aor}"))
+/// The client for the shard that owns `aor`.
+fn owner_of<'a, T>(map: &ShardMap, shards: &'a [T], aor: &Aor) -> &'a T {
+    &shards[map.owner(slot_of(aor)).0 as usize]
+}
+
+/// One shard's ownership, as a check on each request.
+struct Ownership {
+    map: ShardMap,
+    me: ShardId,
+}
+
+impl Ownership {
+    /// Refused with 503 and Retry-After when another shard owns `aor`: by
+    /// the retry the edge's shard list (or ours) has caught up.
+    fn check(&self, aor: &Aor) -> Result<(), StoreError> {
+        if self.map.owner(slot_of(aor)) == self.me {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "shard {} does not own {aor}",
+                self.me
+            )))
+        }
+    }
 }
 
 /// The messaging shards seen from an edge: each request goes to the owner
@@ -33,7 +53,7 @@ impl ShardedMessaging {
     }
 
     fn owner(&self, aor: &Aor) -> &Arc<dyn Messaging> {
-        &self.shards[self.map.owner(slot_of(aor)).0 as usize]
+        owner_of(&self.map, &self.shards, aor)
     }
 }
 
@@ -62,7 +82,7 @@ impl ShardedPresence {
     }
 
     fn owner(&self, aor: &Aor) -> &Arc<dyn Presence> {
-        &self.shards[self.map.owner(slot_of(aor)).0 as usize]
+        owner_of(&self.map, &self.shards, aor)
     }
 }
 
@@ -86,68 +106,56 @@ impl Presence for ShardedPresence {
 
 /// A messaging shard's service, refusing AORs it does not own.
 pub struct OwnedMessaging {
-    map: ShardMap,
-    me: ShardId,
+    ownership: Ownership,
     inner: Arc<dyn Messaging>,
 }
 
 impl OwnedMessaging {
     pub fn new(map: ShardMap, me: ShardId, inner: Arc<dyn Messaging>) -> Self {
-        OwnedMessaging { map, me, inner }
-    }
-
-    fn owns(&self, aor: &Aor) -> bool {
-        self.map.owner(slot_of(aor)) == self.me
+        OwnedMessaging {
+            ownership: Ownership { map, me },
+            inner,
+        }
     }
 }
 
 #[async_trait]
 impl Messaging for OwnedMessaging {
     async fn register(&self, request: RegisterRequest) -> Result<Vec<Binding>, RegistrarError> {
-        if !self.owns(&request.aor) {
-            return Err(not_owner(&request.aor, self.me).into());
-        }
+        self.ownership.check(&request.aor)?;
         self.inner.register(request).await
     }
 
     async fn message(&self, message: PageMessage) -> Result<MessageOutcome, MessagingError> {
-        if !self.owns(&message.target) {
-            return Err(not_owner(&message.target, self.me).into());
-        }
+        self.ownership.check(&message.target)?;
         self.inner.message(message).await
     }
 }
 
 /// A presence shard's service, refusing presentities it does not own.
 pub struct OwnedPresence {
-    map: ShardMap,
-    me: ShardId,
+    ownership: Ownership,
     inner: Arc<dyn Presence>,
 }
 
 impl OwnedPresence {
     pub fn new(map: ShardMap, me: ShardId, inner: Arc<dyn Presence>) -> Self {
-        OwnedPresence { map, me, inner }
-    }
-
-    fn owns(&self, aor: &Aor) -> bool {
-        self.map.owner(slot_of(aor)) == self.me
+        OwnedPresence {
+            ownership: Ownership { map, me },
+            inner,
+        }
     }
 }
 
 #[async_trait]
 impl Presence for OwnedPresence {
     async fn publish(&self, request: PublishRequest) -> Result<PublishOk, PresenceError> {
-        if !self.owns(&request.presentity) {
-            return Err(not_owner(&request.presentity, self.me).into());
-        }
+        self.ownership.check(&request.presentity)?;
         self.inner.publish(request).await
     }
 
     async fn subscribe(&self, request: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
-        if !self.owns(&request.presentity) {
-            return Err(not_owner(&request.presentity, self.me).into());
-        }
+        self.ownership.check(&request.presentity)?;
         self.inner.subscribe(request).await
     }
 
