@@ -163,9 +163,14 @@ impl FlowTable {
                     .find(|(addr, _)| addr.is_ipv4() == remote.is_ipv4())
                     .map(|(addr, socket)| (*addr, Arc::clone(socket)))?,
             };
-            let mut flow = self.udp_flow(&socket, local, remote);
-            flow.token = token.clone();
-            return Some(flow);
+            // The token stays as given (it may name another edge).
+            return Some(Flow {
+                transport: Transport::Udp,
+                local,
+                remote,
+                token: token.clone(),
+                sender: FlowSender::Udp(socket),
+            });
         }
         self.streams
             .lock()
