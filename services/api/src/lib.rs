@@ -10,9 +10,11 @@
 //! what crosses a role boundary is typed.
 
 mod delivery;
+mod documents;
 mod messaging;
 mod presence;
 
+pub use documents::DocumentChange;
 pub use delivery::{DeliveryError, EdgeDelivery, FinalResponse, OutboundRequest};
 pub use messaging::{
     ContactSpec, MessageOutcome, Messaging, MessagingError, PageMessage, RegisterContacts,
