@@ -34,6 +34,12 @@ impl Herald {
         let bin = herald_bin()?;
         HeraldProcess::spawn(&bin, args)
     }
+
+    /// The `herald` executable the tests run (built once when `HERALD_BIN`
+    /// is unset), for tests that read its `--help` rather than start it.
+    pub fn binary() -> Result<PathBuf> {
+        herald_bin()
+    }
 }
 
 /// A running herald. Killed on drop; when the test is failing, its last
