@@ -766,6 +766,7 @@ fn docker_compose_uses_our_image_official_ones_and_herald_names() -> Result<()> 
         bail!("services is not a map");
     };
     for (name, svc) in map {
+        let name = name.as_str().context("service name")?;
         let env = map_entries(svc.get("environment"))
             .into_iter()
             .collect::<BTreeMap<_, _>>();
@@ -780,7 +781,7 @@ fn docker_compose_uses_our_image_official_ones_and_herald_names() -> Result<()> 
         let at = list.split(',').position(|u| u == me);
         ensure!(
             at.map(|i| i.to_string()).as_ref() == Some(id),
-            "{name:?}: HERALD_SHARD_ID {id} is not its place in {list}"
+            "{name}: HERALD_SHARD_ID {id} is not its place in {list}"
         );
     }
 
