@@ -12,7 +12,7 @@
 //!   HERALD_* variables and ports that Herald has, read from the real
 //!   binary's `--help`;
 //! - the Grafana dashboards parse, and every data source they use is
-//!   provisioned; every Herald metric they query is listed in
+//!   provisioned; every Herald metric and label they query is listed in
 //!   deploy/grafana/README.md;
 //! - every YAML file of deploy/, the chart's values and the compose files
 //!   pass yamllint.
@@ -979,23 +979,20 @@ fn check_dashboard(
     Ok(())
 }
 
-/// `herald_*` metric names in a PromQL expression, without the histogram
-/// series suffixes.
+/// Herald's metric and label names in a PromQL expression (those starting
+/// `herald_`, `sip_` or `rpc_`), without the histogram series suffixes.
 fn herald_metrics(expr: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let mut rest = expr;
-    while let Some(i) = rest.find("herald_") {
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(tail.len());
-        let name = &tail[..end];
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    for word in expr.split(|c: char| !is_word(c)) {
+        if !["herald_", "sip_", "rpc_"].iter().any(|p| word.starts_with(p)) {
+            continue;
+        }
         let base = ["_bucket", "_count", "_sum"]
             .iter()
-            .find_map(|s| name.strip_suffix(s))
-            .unwrap_or(name);
+            .find_map(|s| word.strip_suffix(s))
+            .unwrap_or(word);
         out.insert(base.to_string());
-        rest = &tail[end..];
     }
     out
 }
