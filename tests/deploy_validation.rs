@@ -320,6 +320,8 @@ fn render_chart(dir: &Path) -> Result<Vec<(String, PathBuf, Vec<Value>)>> {
         ];
         args.extend(extra);
         let text = run(&helm, &args)?;
+        // .yamllint.yaml lets lines in `rendered-chart/` run long (the
+        // dashboards' JSON is embedded).
         let file = dir.join(format!("{}.yaml", label.replace(' ', "-")));
         std::fs::write(&file, &text)?;
         let docs = yaml_docs(&text, &format!("helm template with {label}"))?;
@@ -474,6 +476,39 @@ fn check_rendered_shape(label: &str, docs: &[Value], values: &Value) -> Result<(
         "{label}: the XCAP server has no HERALD_XCAP_LISTEN"
     );
     kind_named(docs, "Service", "herald-xcap")?;
+
+    // Dashboards as ConfigMaps for Grafana's sidecar, when asked for: all of
+    // deploy/grafana/dashboards (the chart reads them through a symlink).
+    let wanted = values
+        .get("grafanaDashboards")
+        .and_then(|g| g.get("enabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let dashboards: Vec<&Value> = docs
+        .iter()
+        .filter(|d| str_at(d, &["metadata", "labels", "grafana_dashboard"]).is_some())
+        .collect();
+    if wanted {
+        let files = std::fs::read_dir(root().join("deploy/grafana/dashboards"))?
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .count();
+        ensure!(
+            dashboards.len() == files,
+            "{label}: {} dashboard ConfigMaps for {files} dashboards",
+            dashboards.len()
+        );
+        for d in dashboards {
+            for (key, json) in map_entries(d.get("data")) {
+                serde_json::from_str::<serde_json::Value>(&json)
+                    .with_context(|| format!("{label}: ConfigMap entry {key} is not JSON"))?;
+            }
+        }
+    } else {
+        ensure!(dashboards.is_empty(), "{label}: dashboards rendered though not enabled");
+    }
     Ok(())
 }
 
@@ -507,8 +542,10 @@ fn helm_chart_lints_renders_and_validates_for_kubernetes() -> Result<()> {
     run(&helm, &["lint", "--strict", CHART])?;
     run(&helm, &["lint", "--strict", CHART, "-f", PRODUCTION_VALUES])?;
 
-    let dir = tempfile::tempdir()?;
-    let rendered = render_chart(dir.path())?;
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("rendered-chart");
+    std::fs::create_dir(&dir)?;
+    let rendered = render_chart(&dir)?;
     let mut used = BTreeMap::new();
     for (label, file, docs) in &rendered {
         let file = file.to_str().context("temp path")?;
