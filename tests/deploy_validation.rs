@@ -633,7 +633,7 @@ fn dockerfile() -> Result<(BTreeSet<String>, BTreeMap<String, String>)> {
 }
 
 fn is_official(image: &str) -> bool {
-    let repo = image.split(['@']).next().unwrap_or(image);
+    let repo = image.split('@').next().unwrap_or(image);
     let repo = match repo.rsplit_once(':') {
         Some((r, tag)) if !tag.contains('/') => r,
         _ => repo,
