@@ -102,6 +102,8 @@ fn subscribe(call_id: &str) -> SubscribeRequest {
         },
         flow: FlowToken("udp/b".into()),
         connection: false,
+        content_type: None,
+        body: Bytes::new(),
     }
 }
 

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use api::{
-    MessageOutcome, Messaging, MessagingError, PageMessage, Presence, PresenceError, PublishOk,
+    DocumentChange, MessageOutcome, Messaging, MessagingError, PageMessage, Presence,
+    PresenceError, PublishOk,
     PublishRequest, RegisterRequest, RegistrarError, SubscribeOk, SubscribeRequest,
 };
 use async_trait::async_trait;
@@ -102,6 +103,12 @@ impl Presence for ShardedPresence {
             shard.flow_closed(flow.clone()).await;
         }
     }
+
+    /// The user's presence shard holds their rules, state and xcap-diff
+    /// subscriptions.
+    async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
+        self.owner(&change.user).documents_changed(change).await
+    }
 }
 
 /// A messaging shard's service, refusing AORs it does not own.
@@ -161,5 +168,10 @@ impl Presence for OwnedPresence {
 
     async fn flow_closed(&self, flow: FlowToken) {
         self.inner.flow_closed(flow).await;
+    }
+
+    async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
+        self.ownership.check(&change.user)?;
+        self.inner.documents_changed(change).await
     }
 }
