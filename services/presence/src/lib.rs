@@ -26,6 +26,8 @@ mod documents;
 mod notify;
 mod publication;
 mod rules;
+#[cfg(test)]
+mod rules_tests;
 mod state;
 mod subscription;
 #[cfg(test)]
