@@ -6,8 +6,8 @@
 //! down to its transformations; polite-block makes it active with a neutral document (basic
 //! closed, nothing else), so the watcher cannot tell it from offline; confirm makes it
 //! pending (RFC 3857: the presentity sees it in watcher info); block rejects it: 403 to a
-//! new SUBSCRIBE (RFC 3856 §6.6: the subscription is not authorized), and
-//! terminated;reason=rejected for an existing one (RFC 6665 §4.2.2).
+//! new SUBSCRIBE (RFC 6665 §4.2.1.2: not authorized), and terminated;reason=rejected for an
+//! existing one (RFC 6665 §4.2.2).
 
 use std::collections::HashMap;
 use std::sync::Arc;
