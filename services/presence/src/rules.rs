@@ -7,9 +7,11 @@
 //! is blocked (RFC 4745 §10.2 gives the empty permission set; RFC 5025 §3.2.1 orders block
 //! lowest, so it is what no permission means).
 //!
-//! Not supported, and so never matching (RFC 4745 §7: an unknown condition is false):
-//! conditions of other namespaces (OMA's `other-identity`, `external-list`,
-//! `anonymous-request`). Unknown actions and transformations are ignored.
+//! OMA's `<other-identity>` (OMA XDM common-policy extensions, which OMA clients use for
+//! their default rule) matches a watcher no identity condition of the document matches. Not
+//! supported, and so never matching (RFC 4745 §7: an unknown condition is false): the other
+//! OMA conditions (`external-list`, `anonymous-request`) and any other namespace. Unknown
+//! actions and transformations are ignored.
 
 use std::collections::BTreeSet;
 
@@ -23,6 +25,7 @@ use thiserror::Error;
 
 const COMMON_POLICY_NS: &str = "urn:ietf:params:xml:ns:common-policy";
 const PRES_RULES_NS: &str = "urn:ietf:params:xml:ns:pres-rules";
+const OMA_COMMON_POLICY_NS: &str = "urn:oma:xml:xdm:common-policy";
 
 /// Largest pres-rules document read (an XCAP server keeps them far smaller).
 const MAX_DOCUMENT: usize = 1 << 20;
@@ -123,6 +126,8 @@ enum Condition {
     Sphere(Vec<String>),
     /// RFC 4745 §7.3: matches inside any of these [from, until) intervals (Unix seconds).
     Validity(Vec<(i64, i64)>),
+    /// OMA `<other-identity>`: no identity condition of the document matches the watcher.
+    OtherIdentity,
     /// A condition this server does not know: never matches.
     Unsupported,
 }
@@ -149,6 +154,13 @@ pub(crate) struct Context<'a> {
     pub now: UnixTime,
 }
 
+/// A [`Context`] with what the whole document says of the watcher.
+struct Evaluation<'a> {
+    cx: &'a Context<'a>,
+    /// Some identity condition of the document names the watcher.
+    identified: bool,
+}
+
 impl RuleSet {
     /// Does any rule depend on the presentity's sphere (so a new publication may change
     /// what the rules grant)?
@@ -171,9 +183,16 @@ impl RuleSet {
 
     /// RFC 4745 §10: the permissions of every matching rule, combined.
     pub(crate) fn evaluate(&self, cx: &Context<'_>) -> Decision {
+        let identified = self.rules.iter().any(|r| {
+            r.conditions.iter().any(|c| match c {
+                Condition::Identity(any) => any.iter().any(|m| m.matches(cx.watcher)),
+                _ => false,
+            })
+        });
+        let ev = Evaluation { cx, identified };
         let mut sub_handling = SubHandling::Block;
         let mut view = Transformations::default();
-        for rule in self.rules.iter().filter(|r| r.matches(cx)) {
+        for rule in self.rules.iter().filter(|r| r.matches(&ev)) {
             if let Some(s) = rule.sub_handling {
                 sub_handling = sub_handling.max(s);
             }
@@ -193,13 +212,14 @@ impl RuleSet {
 }
 
 impl Rule {
-    fn matches(&self, cx: &Context<'_>) -> bool {
-        self.conditions.iter().all(|c| c.matches(cx))
+    fn matches(&self, ev: &Evaluation<'_>) -> bool {
+        self.conditions.iter().all(|c| c.matches(ev))
     }
 }
 
 impl Condition {
-    fn matches(&self, cx: &Context<'_>) -> bool {
+    fn matches(&self, ev: &Evaluation<'_>) -> bool {
+        let cx = ev.cx;
         match self {
             Condition::Identity(any) => any.iter().any(|m| m.matches(cx.watcher)),
             Condition::Sphere(values) => cx
@@ -211,6 +231,7 @@ impl Condition {
                     .iter()
                     .any(|&(from, until)| from <= now && now < until)
             }
+            Condition::OtherIdentity => !ev.identified,
             Condition::Unsupported => false,
         }
     }
@@ -238,6 +259,7 @@ impl IdentityMatch {
 enum Ns {
     CommonPolicy,
     PresRules,
+    OmaCommonPolicy,
     Other,
 }
 
@@ -289,6 +311,9 @@ impl<'a> Parser<'a> {
         let ns = match resolved {
             ResolveResult::Bound(ns) if ns.into_inner() == COMMON_POLICY_NS => Ns::CommonPolicy,
             ResolveResult::Bound(ns) if ns.into_inner() == PRES_RULES_NS => Ns::PresRules,
+            ResolveResult::Bound(ns) if ns.into_inner() == OMA_COMMON_POLICY_NS => {
+                Ns::OmaCommonPolicy
+            }
             ResolveResult::Unknown(p) => return Err(bad(format!("unbound prefix {p:?}"))),
             _ => Ns::Other,
         };
@@ -457,6 +482,10 @@ impl<'a> Parser<'a> {
                     Condition::Sphere(values)
                 }
                 (Ns::CommonPolicy, "validity") => Condition::Validity(p.validity(&t)?),
+                (Ns::OmaCommonPolicy, "other-identity") => {
+                    p.skip(&t)?;
+                    Condition::OtherIdentity
+                }
                 _ => {
                     p.skip(&t)?;
                     Condition::Unsupported
@@ -759,9 +788,26 @@ mod tests {
     }
 
     #[test]
+    fn oma_other_identity_catches_the_unlisted() {
+        let doc = r#"<ruleset xmlns="urn:ietf:params:xml:ns:common-policy" xmlns:pr="urn:ietf:params:xml:ns:pres-rules" xmlns:ocp="urn:oma:xml:xdm:common-policy">
+          <rule id="wp_prs_allow_own"><conditions><identity><one id="sip:bob@example.com"/></identity></conditions><actions><pr:sub-handling>block</pr:sub-handling></actions></rule>
+          <rule id="wp_prs_unlisted"><conditions><ocp:other-identity/></conditions><actions><pr:sub-handling>confirm</pr:sub-handling></actions></rule>
+        </ruleset>"#;
+        let rules = RuleSet::parse(doc.as_bytes()).unwrap();
+        assert_eq!(
+            decide(&rules, "sip:x@example.com", None, 0).sub_handling,
+            SubHandling::Confirm
+        );
+        assert_eq!(
+            decide(&rules, "sip:bob@example.com", None, 0).sub_handling,
+            SubHandling::Block
+        );
+    }
+
+    #[test]
     fn unknown_conditions_never_match() {
         let doc = r#"<ruleset xmlns="urn:ietf:params:xml:ns:common-policy" xmlns:pr="urn:ietf:params:xml:ns:pres-rules" xmlns:ocp="urn:oma:xml:xdm:common-policy">
-          <rule id="oma"><conditions><ocp:other-identity/></conditions><actions><pr:sub-handling>allow</pr:sub-handling></actions></rule>
+          <rule id="oma"><conditions><ocp:external-list/></conditions><actions><pr:sub-handling>allow</pr:sub-handling></actions></rule>
         </ruleset>"#;
         let rules = RuleSet::parse(doc.as_bytes()).unwrap();
         assert_eq!(

@@ -343,7 +343,18 @@ async fn in_dialog(
                 end(inner, &mut p, id, None, event, now).await;
                 Ok(())
             }
-            Some(_) => refresh(inner, &mut p, id, &req, expires, now).await,
+            Some(_) => {
+                // Validity windows open and close with time: a refresh is when a
+                // watcher's standing is looked at again (RFC 4745 §7.3).
+                if p.documents
+                    .as_ref()
+                    .and_then(|d| d.rules.as_ref())
+                    .is_some_and(|r| r.uses_validity())
+                {
+                    authorize::reauthorize(inner, &mut p, now).await;
+                }
+                refresh(inner, &mut p, id, &req, expires, now).await
+            }
         }
     };
     drop(cell);
