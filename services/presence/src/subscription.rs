@@ -124,7 +124,8 @@ async fn create(
     let (authorization, view) =
         match authorize::decide(inner, p, &req.watcher, package, now) {
             Outcome::Active(view) => (Authorization::Active, view),
-            Outcome::Pending => (Authorization::Pending, View::Full),
+            // Nothing is shown until approved; the view comes with the approval.
+            Outcome::Pending => (Authorization::Pending, View::Neutral),
             // RFC 5025 §3.2.1 block: the subscription is rejected.
             Outcome::Rejected => {
                 return Err(PresenceError::Forbidden(
