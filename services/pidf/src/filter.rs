@@ -170,10 +170,9 @@ impl Transformations {
 
     fn unknown_allowed(&self, node: &Node) -> bool {
         self.all_attributes
-            || self.unknown.contains(&(
-                node.ns_uri.clone().unwrap_or_default(),
-                node.local.clone(),
-            ))
+            || self
+                .unknown
+                .contains(&(node.ns_uri.clone().unwrap_or_default(), node.local.clone()))
     }
 }
 
@@ -270,9 +269,7 @@ impl Node {
             out.push_str(&input[at..child.start]);
             match keep(child) {
                 Keep::Whole => out.push_str(&input[child.start..child.end]),
-                Keep::Filtered => {
-                    child.write(input, out, &|c| keep_if(nested(c)), &|_| true)
-                }
+                Keep::Filtered => child.write(input, out, &|c| keep_if(nested(c)), &|_| true),
                 Keep::Drop => {}
             }
             at = child.end;
@@ -484,7 +481,10 @@ mod tests {
         assert!(!out.contains(r#"id="im""#), "{out}");
         assert!(out.contains("<basic>open</basic>"));
         assert!(out.contains("<contact>sip:alice@pc.example.com</contact>"));
-        assert!(!out.contains("privacy"), "status extensions need provide-privacy: {out}");
+        assert!(
+            !out.contains("privacy"),
+            "status extensions need provide-privacy: {out}"
+        );
         assert!(!out.contains("r:class"), "{out}");
         assert!(!out.contains("deviceID"), "{out}");
         assert!(!out.contains("at my desk"), "{out}");
@@ -496,11 +496,13 @@ mod tests {
         t.persons.all = true;
         t.attributes.insert(Attribute::Activities);
         t.attributes.insert(Attribute::Note);
-        t.unknown
-            .insert(("urn:example:geo".into(), "geo".into()));
+        t.unknown.insert(("urn:example:geo".into(), "geo".into()));
         let out = filter(DOC, &t).unwrap();
         parses(&out);
-        assert!(out.contains("<r:activities><r:meeting/></r:activities>"), "{out}");
+        assert!(
+            out.contains("<r:activities><r:meeting/></r:activities>"),
+            "{out}"
+        );
         assert!(!out.contains("mood"), "{out}");
         assert!(!out.contains("sphere"), "{out}");
         assert!(
@@ -526,14 +528,20 @@ mod tests {
         parses(&out);
         assert!(out.contains(r#"id="sip-phone""#));
         assert!(!out.contains(r#"id="im""#));
-        assert!(out.contains(r#"<d:device id="dev1"><d:deviceID>urn:uuid:d1</d:deviceID></d:device>"#), "{out}");
+        assert!(
+            out.contains(r#"<d:device id="dev1"><d:deviceID>urn:uuid:d1</d:deviceID></d:device>"#),
+            "{out}"
+        );
         assert!(!out.contains("person"));
     }
 
     #[test]
     fn any_prefixes_work() {
         let doc = DOC
-            .replace("xmlns=\"urn:ietf:params:xml:ns:pidf\"", "xmlns:p=\"urn:ietf:params:xml:ns:pidf\"")
+            .replace(
+                "xmlns=\"urn:ietf:params:xml:ns:pidf\"",
+                "xmlns:p=\"urn:ietf:params:xml:ns:pidf\"",
+            )
             .replace("<presence ", "<p:presence ")
             .replace("</presence>", "</p:presence>")
             .replace("<tuple", "<p:tuple")
@@ -570,7 +578,10 @@ mod tests {
     #[test]
     fn sphere_from_text_or_element() {
         assert_eq!(sphere(DOC).as_deref(), Some("work"));
-        let doc = DOC.replace("<r:sphere>work</r:sphere>", "<r:sphere><r:home/></r:sphere>");
+        let doc = DOC.replace(
+            "<r:sphere>work</r:sphere>",
+            "<r:sphere><r:home/></r:sphere>",
+        );
         assert_eq!(sphere(&doc).as_deref(), Some("home"));
         let doc = DOC.replace("<r:sphere>work</r:sphere>", "");
         assert_eq!(sphere(&doc), None);

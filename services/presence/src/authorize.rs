@@ -186,11 +186,10 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
                     continue;
                 };
                 s.view = view;
-                let state = (was == Authorization::Pending).then_some(
-                    crate::notify::NotifyState::Active {
+                let state =
+                    (was == Authorization::Pending).then_some(crate::notify::NotifyState::Active {
                         expires_at: s.expires_at,
-                    },
-                );
+                    });
                 if state.is_some() || s.last_body.as_ref() != Some(&body) {
                     s.last_body = Some(Arc::clone(&body));
                     s.notifier

@@ -117,7 +117,10 @@ pub(crate) async fn ensure_and_apply(
 
 /// `api::Presence::documents_changed`: re-reads the document that changed, applies it, and
 /// tells the user's xcap-diff subscribers.
-pub(crate) async fn changed(inner: &Arc<Inner>, change: DocumentChange) -> Result<(), PresenceError> {
+pub(crate) async fn changed(
+    inner: &Arc<Inner>,
+    change: DocumentChange,
+) -> Result<(), PresenceError> {
     let now = UnixTime::now();
     let cell = inner.presentity(&change.user);
     let result = async {
@@ -128,7 +131,8 @@ pub(crate) async fn changed(inner: &Arc<Inner>, change: DocumentChange) -> Resul
             if PRES_RULES_AUIDS.contains(&change.auid.as_str()) {
                 documents.rules = read_rules(source.as_ref(), &change.user).await?;
             } else if change.auid == PIDF_MANIPULATION_AUID {
-                documents.hard_state = read_hard_state(inner, source.as_ref(), &change.user).await?;
+                documents.hard_state =
+                    read_hard_state(inner, source.as_ref(), &change.user).await?;
             }
         }
         // RFC 4827 §3: the hard state is part of what watchers see.

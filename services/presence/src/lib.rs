@@ -40,15 +40,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use api::{
-    DocumentChange, ETag, EdgeDelivery, Presence, PresenceError, PublishOk, PublishRequest, SubscribeOk,
-    SubscribeRequest,
+    DocumentChange, ETag, EdgeDelivery, Presence, PresenceError, PublishOk, PublishRequest,
+    SubscribeOk, SubscribeRequest,
 };
 use async_trait::async_trait;
 use sip::Aor;
 use store::{FlowToken, Store, StoreError, UnixTime};
 
-use state::Presentity;
 pub use documents::PresenceDocuments;
+use state::Presentity;
 pub use state::SubscriptionId;
 
 /// Who may watch whom when no rule says otherwise.

@@ -205,8 +205,8 @@ impl RuleSet {
         if xml.len() > MAX_DOCUMENT {
             return Err(RulesError::TooLarge);
         }
-        let text = std::str::from_utf8(xml)
-            .map_err(|_| RulesError::NotWellFormed("not UTF-8".into()))?;
+        let text =
+            std::str::from_utf8(xml).map_err(|_| RulesError::NotWellFormed("not UTF-8".into()))?;
         Parser::new(text).ruleset()
     }
 }
@@ -326,10 +326,7 @@ impl<'a> Parser<'a> {
             let value = a
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                 .map_err(bad)?;
-            attrs.push((
-                a.key.as_ref().to_owned(),
-                value.into_owned(),
-            ));
+            attrs.push((a.key.as_ref().to_owned(), value.into_owned()));
         }
         Ok(Tag {
             ns,
@@ -453,7 +450,8 @@ impl<'a> Parser<'a> {
                 if a.is(Ns::PresRules, "sub-handling") {
                     // An unknown value grants nothing (block is the floor anyway).
                     let value = p.text(&a)?;
-                    rule.sub_handling = Some(SubHandling::parse(&value).unwrap_or(SubHandling::Block));
+                    rule.sub_handling =
+                        Some(SubHandling::parse(&value).unwrap_or(SubHandling::Block));
                     Ok(())
                 } else {
                     p.skip(&a)
@@ -587,12 +585,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn provide(
-        &mut self,
-        tag: &Tag,
-        out: &mut pidf::Provide,
-        all: &str,
-    ) -> Result<(), RulesError> {
+    fn provide(&mut self, tag: &Tag, out: &mut pidf::Provide, all: &str) -> Result<(), RulesError> {
         let mut selectors = BTreeSet::new();
         let mut everything = false;
         self.children(tag, |p, t| {
@@ -818,11 +811,10 @@ mod tests {
 
     #[test]
     fn bad_documents_are_errors() {
-        assert_eq!(
-            RuleSet::parse(b"<ruleset/>"),
-            Err(RulesError::WrongRoot)
+        assert_eq!(RuleSet::parse(b"<ruleset/>"), Err(RulesError::WrongRoot));
+        assert!(
+            RuleSet::parse(b"<ruleset xmlns=\"urn:ietf:params:xml:ns:common-policy\">").is_err()
         );
-        assert!(RuleSet::parse(b"<ruleset xmlns=\"urn:ietf:params:xml:ns:common-policy\">").is_err());
         assert!(RuleSet::parse(b"<a:ruleset/>").is_err());
     }
 }

@@ -96,7 +96,11 @@ struct Inbox {
 
 impl Inbox {
     /// The first request (oldest first) `pick` accepts, waiting up to 5 s for it.
-    async fn take(&mut self, what: &str, pick: impl Fn(&OutboundRequest) -> bool) -> OutboundRequest {
+    async fn take(
+        &mut self,
+        what: &str,
+        pick: impl Fn(&OutboundRequest) -> bool,
+    ) -> OutboundRequest {
         if let Some(i) = self.held.iter().position(&pick) {
             return self.held.remove(i);
         }
@@ -143,7 +147,13 @@ fn harness_with_store(
         delay: Duration::ZERO,
     });
     let svc = PresenceService::new(store, recorder, config).with_documents(docs);
-    (svc, Inbox { rx, held: Vec::new() })
+    (
+        svc,
+        Inbox {
+            rx,
+            held: Vec::new(),
+        },
+    )
 }
 
 fn watcher(name: &str, call_id: &str) -> SubscribeRequest {
@@ -212,7 +222,9 @@ async fn confirm_pending_then_allow_approves_then_block_rejects() {
     let docs = Arc::new(Documents::default());
     docs.put(RULES_SEL, &ruleset(&rule("everyone", "", "confirm", "")));
     let (svc, mut inbox) = harness(PresenceConfig::default(), docs.clone());
-    svc.publish(publish(&rich("secret note", "work"))).await.unwrap();
+    svc.publish(publish(&rich("secret note", "work")))
+        .await
+        .unwrap();
 
     svc.subscribe(own("presence.winfo", "w1")).await.unwrap();
     let full = inbox.notify(ALICE, "presence.winfo").await;
@@ -228,7 +240,10 @@ async fn confirm_pending_then_allow_approves_then_block_rejects() {
     );
     assert!(pending.body.is_empty());
     let winfo = body(&inbox.notify(ALICE, "presence.winfo").await);
-    assert!(winfo.contains(r#"status="pending""#) && winfo.contains(r#"event="subscribe""#), "{winfo}");
+    assert!(
+        winfo.contains(r#"status="pending""#) && winfo.contains(r#"event="subscribe""#),
+        "{winfo}"
+    );
     assert!(winfo.contains("sip:bob@example.com"), "{winfo}");
 
     // An allow rule for bob, showing services but not notes: active with that view.
@@ -237,25 +252,48 @@ async fn confirm_pending_then_allow_approves_then_block_rejects() {
         rule("everyone", "", "confirm", ""),
         rule("bob", &one("bob"), "allow", ALL_SERVICES)
     ));
-    svc.documents_changed(docs.put(RULES_SEL, &allow)).await.unwrap();
+    svc.documents_changed(docs.put(RULES_SEL, &allow))
+        .await
+        .unwrap();
     let active = inbox.notify("sip:bob@example.com", "presence").await;
     assert!(header(&active, "Subscription-State").starts_with("active"));
     let doc = body(&active);
     assert!(doc.contains("<basic>open</basic>"), "{doc}");
-    assert!(!doc.contains("secret note"), "notes need provide-note: {doc}");
-    assert!(!doc.contains("person"), "persons need provide-persons: {doc}");
+    assert!(
+        !doc.contains("secret note"),
+        "notes need provide-note: {doc}"
+    );
+    assert!(
+        !doc.contains("person"),
+        "persons need provide-persons: {doc}"
+    );
     let winfo = body(&inbox.notify(ALICE, "presence.winfo").await);
-    assert!(winfo.contains(r#"status="active""#) && winfo.contains(r#"event="approved""#), "{winfo}");
+    assert!(
+        winfo.contains(r#"status="active""#) && winfo.contains(r#"event="approved""#),
+        "{winfo}"
+    );
 
     // Block: terminated;reason=rejected, nothing more shown.
     let block = ruleset(&rule("bob", &one("bob"), "block", ""));
-    svc.documents_changed(docs.put(RULES_SEL, &block)).await.unwrap();
+    svc.documents_changed(docs.put(RULES_SEL, &block))
+        .await
+        .unwrap();
     let ended = inbox.notify("sip:bob@example.com", "presence").await;
-    assert_eq!(header(&ended, "Subscription-State"), "terminated;reason=rejected");
+    assert_eq!(
+        header(&ended, "Subscription-State"),
+        "terminated;reason=rejected"
+    );
     assert!(ended.body.is_empty());
     let winfo = body(&inbox.notify(ALICE, "presence.winfo").await);
-    assert!(winfo.contains(r#"status="terminated""#) && winfo.contains(r#"event="rejected""#), "{winfo}");
-    assert_eq!(svc.counts().await, (1, 1), "only alice's winfo subscription is left");
+    assert!(
+        winfo.contains(r#"status="terminated""#) && winfo.contains(r#"event="rejected""#),
+        "{winfo}"
+    );
+    assert_eq!(
+        svc.counts().await,
+        (1, 1),
+        "only alice's winfo subscription is left"
+    );
 
     // And a new SUBSCRIBE from bob is refused.
     assert!(matches!(
@@ -289,20 +327,37 @@ async fn two_watchers_with_different_rules_get_different_views() {
     inbox.notify("sip:bob@example.com", "presence").await;
     inbox.notify("sip:carol@example.com", "presence").await;
 
-    svc.publish(publish(&rich("in a meeting", "work"))).await.unwrap();
+    svc.publish(publish(&rich("in a meeting", "work")))
+        .await
+        .unwrap();
     let bob = body(&inbox.notify("sip:bob@example.com", "presence").await);
     let carol = body(&inbox.notify("sip:carol@example.com", "presence").await);
-    assert!(bob.contains("<basic>open</basic>") && bob.contains("in a meeting"), "{bob}");
+    assert!(
+        bob.contains("<basic>open</basic>") && bob.contains("in a meeting"),
+        "{bob}"
+    );
     assert!(!bob.contains("activities"), "{bob}");
-    assert!(carol.contains("<rp:activities><rp:meeting/></rp:activities>"), "{carol}");
-    assert!(!carol.contains("<tuple") && !carol.contains("in a meeting"), "{carol}");
-    assert!(!carol.contains("sphere"), "sphere needs provide-sphere: {carol}");
+    assert!(
+        carol.contains("<rp:activities><rp:meeting/></rp:activities>"),
+        "{carol}"
+    );
+    assert!(
+        !carol.contains("<tuple") && !carol.contains("in a meeting"),
+        "{carol}"
+    );
+    assert!(
+        !carol.contains("sphere"),
+        "sphere needs provide-sphere: {carol}"
+    );
 }
 
 #[tokio::test]
 async fn polite_block_shows_a_neutral_document() {
     let docs = Arc::new(Documents::default());
-    docs.put(RULES_SEL, &ruleset(&rule("bob", &one("bob"), "polite-block", ALL_SERVICES)));
+    docs.put(
+        RULES_SEL,
+        &ruleset(&rule("bob", &one("bob"), "polite-block", ALL_SERVICES)),
+    );
     let (svc, mut inbox) = harness(PresenceConfig::default(), docs);
     svc.publish(publish(&rich("here", "work"))).await.unwrap();
     svc.subscribe(watcher("bob", "b1")).await.unwrap();
@@ -310,7 +365,10 @@ async fn polite_block_shows_a_neutral_document() {
     assert!(header(&r, "Subscription-State").starts_with("active"));
     let doc = body(&r);
     assert!(doc.contains("<basic>closed</basic>"), "{doc}");
-    assert!(!doc.contains("open") && !doc.contains("here") && !doc.contains("person"), "{doc}");
+    assert!(
+        !doc.contains("open") && !doc.contains("here") && !doc.contains("person"),
+        "{doc}"
+    );
     // Nobody matched: blocked (403), whatever the configured policy.
     assert!(matches!(
         svc.subscribe(watcher("dave", "d1")).await,
@@ -391,7 +449,10 @@ async fn sphere_rules_follow_the_presentity_state() {
     home.if_match = first.etag;
     svc.publish(home).await.unwrap();
     let ended = inbox.notify("sip:bob@example.com", "presence").await;
-    assert_eq!(header(&ended, "Subscription-State"), "terminated;reason=rejected");
+    assert_eq!(
+        header(&ended, "Subscription-State"),
+        "terminated;reason=rejected"
+    );
 }
 
 #[tokio::test]
@@ -407,12 +468,21 @@ async fn pidf_manipulation_is_a_hard_state_under_publications() {
     let (svc, mut inbox) = harness(PresenceConfig::default(), docs.clone());
     svc.subscribe(watcher("bob", "b1")).await.unwrap();
     let first = body(&inbox.notify("sip:bob@example.com", "presence").await);
-    assert!(first.contains("on vacation") && first.contains(r#"id="hard""#), "{first}");
+    assert!(
+        first.contains("on vacation") && first.contains(r#"id="hard""#),
+        "{first}"
+    );
 
     // A device publishes: both are there.
-    let published = svc.publish(publish(&rich("at the beach", "home"))).await.unwrap();
+    let published = svc
+        .publish(publish(&rich("at the beach", "home")))
+        .await
+        .unwrap();
     let both = body(&inbox.notify("sip:bob@example.com", "presence").await);
-    assert!(both.contains("on vacation") && both.contains("at the beach"), "{both}");
+    assert!(
+        both.contains("on vacation") && both.contains("at the beach"),
+        "{both}"
+    );
 
     // The device goes away: the hard state stays.
     let mut remove = publish("");
@@ -422,14 +492,20 @@ async fn pidf_manipulation_is_a_hard_state_under_publications() {
     remove.expires = Some(0);
     svc.publish(remove).await.unwrap();
     let after = body(&inbox.notify("sip:bob@example.com", "presence").await);
-    assert!(after.contains("on vacation") && !after.contains("at the beach"), "{after}");
+    assert!(
+        after.contains("on vacation") && !after.contains("at the beach"),
+        "{after}"
+    );
 
     // The document changes over XCAP: watchers hear it at once.
     svc.documents_changed(docs.put(MANIP_SEL, &manip("back monday")))
         .await
         .unwrap();
     let changed = body(&inbox.notify("sip:bob@example.com", "presence").await);
-    assert!(changed.contains("back monday") && !changed.contains("on vacation"), "{changed}");
+    assert!(
+        changed.contains("back monday") && !changed.contains("on vacation"),
+        "{changed}"
+    );
 }
 
 #[tokio::test]
@@ -454,9 +530,18 @@ async fn xcap_diff_full_state_then_changes() {
         Some("application/xcap-diff+xml")
     );
     let doc = body(&full);
-    assert!(doc.contains(r#"xcap-root="http://xcap.example.com/xcap-root/""#), "{doc}");
-    assert!(doc.contains(&format!(r#"<document sel="{RULES_SEL}" new-etag="e1"/>"#)), "{doc}");
-    assert!(doc.contains(&format!(r#"<document sel="{LISTS_SEL}" new-etag="e2"/>"#)), "{doc}");
+    assert!(
+        doc.contains(r#"xcap-root="http://xcap.example.com/xcap-root/""#),
+        "{doc}"
+    );
+    assert!(
+        doc.contains(&format!(r#"<document sel="{RULES_SEL}" new-etag="e1"/>"#)),
+        "{doc}"
+    );
+    assert!(
+        doc.contains(&format!(r#"<document sel="{LISTS_SEL}" new-etag="e2"/>"#)),
+        "{doc}"
+    );
 
     // One that watches only pres-rules, named in a resource-lists body.
     let mut only_rules = own("xcap-diff", "x2");
@@ -466,9 +551,7 @@ async fn xcap_diff_full_state_then_changes() {
     ));
     only_rules.dialog.call_id = "x2".into();
     svc.subscribe(only_rules).await.unwrap();
-    let second_full = inbox
-        .take("full state for x2", |r| r.call_id == "x2")
-        .await;
+    let second_full = inbox.take("full state for x2", |r| r.call_id == "x2").await;
     let doc = body(&second_full);
     assert!(doc.contains(RULES_SEL) && !doc.contains(LISTS_SEL), "{doc}");
 
@@ -481,16 +564,23 @@ async fn xcap_diff_full_state_then_changes() {
         .unwrap();
     let lists = body(&inbox.take("lists diff", |r| r.call_id == "x1").await);
     assert!(
-        lists.contains(&format!(r#"<document sel="{LISTS_SEL}" previous-etag="e2" new-etag="e3"/>"#)),
+        lists.contains(&format!(
+            r#"<document sel="{LISTS_SEL}" previous-etag="e2" new-etag="e3"/>"#
+        )),
         "{lists}"
     );
     let rules = body(&inbox.take("rules diff", |r| r.call_id == "x1").await);
     assert!(
-        rules.contains(&format!(r#"<document sel="{RULES_SEL}" previous-etag="e1" new-etag="e4"/>"#)),
+        rules.contains(&format!(
+            r#"<document sel="{RULES_SEL}" previous-etag="e1" new-etag="e4"/>"#
+        )),
         "{rules}"
     );
     let only = body(&inbox.take("rules diff for x2", |r| r.call_id == "x2").await);
-    assert!(only.contains(RULES_SEL) && !only.contains(LISTS_SEL), "{only}");
+    assert!(
+        only.contains(RULES_SEL) && !only.contains(LISTS_SEL),
+        "{only}"
+    );
 }
 
 #[tokio::test]
@@ -498,7 +588,8 @@ async fn pending_watchers_survive_a_restart_and_are_approved_after_it() {
     let docs = Arc::new(Documents::default());
     docs.put(RULES_SEL, &ruleset(&rule("everyone", "", "confirm", "")));
     let shared: Arc<dyn store::Store> = Arc::new(store::MemoryStore::new());
-    let (before, mut inbox) = harness_with_store(PresenceConfig::default(), docs.clone(), shared.clone());
+    let (before, mut inbox) =
+        harness_with_store(PresenceConfig::default(), docs.clone(), shared.clone());
     before.subscribe(watcher("bob", "b1")).await.unwrap();
     let pending = inbox.notify("sip:bob@example.com", "presence").await;
     assert!(header(&pending, "Subscription-State").starts_with("pending"));

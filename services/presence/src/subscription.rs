@@ -98,7 +98,10 @@ async fn initial(
         {
             Err(PresenceError::Forbidden("too many watchers".into()))
         } else {
-            create(inner, &mut p, &req, package, watched, &local_tag, expires, now).await
+            create(
+                inner, &mut p, &req, package, watched, &local_tag, expires, now,
+            )
+            .await
         }
     };
     drop(cell);
@@ -121,18 +124,17 @@ async fn create(
     now: UnixTime,
 ) -> Result<(), PresenceError> {
     // The watcher's identity is the From AOR the edge read.
-    let (authorization, view) =
-        match authorize::decide(inner, p, &req.watcher, package, now) {
-            Outcome::Active(view) => (Authorization::Active, view),
-            // Nothing is shown until approved; the view comes with the approval.
-            Outcome::Pending => (Authorization::Pending, View::Neutral),
-            // RFC 5025 §3.2.1 block: the subscription is rejected.
-            Outcome::Rejected => {
-                return Err(PresenceError::Forbidden(
-                    "the presentity's rules block this watcher".into(),
-                ))
-            }
-        };
+    let (authorization, view) = match authorize::decide(inner, p, &req.watcher, package, now) {
+        Outcome::Active(view) => (Authorization::Active, view),
+        // Nothing is shown until approved; the view comes with the approval.
+        Outcome::Pending => (Authorization::Pending, View::Neutral),
+        // RFC 5025 §3.2.1 block: the subscription is rejected.
+        Outcome::Rejected => {
+            return Err(PresenceError::Forbidden(
+                "the presentity's rules block this watcher".into(),
+            ))
+        }
+    };
     let record = SubscriptionRecord {
         id: rand::random::<u64>(),
         package: package.name().to_string(),

@@ -206,16 +206,28 @@ mod tests {
         );
         let watched = watched_from_body(Some(RESOURCE_LISTS_TYPE), &body).unwrap();
         assert_eq!(watched.len(), 2);
-        assert!(watches(&watched, "resource-lists/users/sip:a@example.com/index"));
-        assert!(watches(&watched, "pres-rules/users/sip:a@example.com/index"));
-        assert!(!watches(&watched, "rls-services/users/sip:a@example.com/index"));
+        assert!(watches(
+            &watched,
+            "resource-lists/users/sip:a@example.com/index"
+        ));
+        assert!(watches(
+            &watched,
+            "pres-rules/users/sip:a@example.com/index"
+        ));
+        assert!(!watches(
+            &watched,
+            "rls-services/users/sip:a@example.com/index"
+        ));
         assert!(watches(&[], "anything"));
         assert!(matches!(
             watched_from_body(Some("text/plain"), &body),
             Err(PresenceError::UnsupportedMediaType { .. })
         ));
         assert!(matches!(
-            watched_from_body(Some(RESOURCE_LISTS_TYPE), &Bytes::from_static(b"<a><b></a>")),
+            watched_from_body(
+                Some(RESOURCE_LISTS_TYPE),
+                &Bytes::from_static(b"<a><b></a>")
+            ),
             Err(PresenceError::BadRequest(_))
         ));
     }
@@ -243,8 +255,14 @@ mod tests {
             ],
         );
         let xml = document("http://x.example.com/xcap-root/", &queued);
-        assert!(xml.contains(r#"<document sel="a" previous-etag="1"/>"#), "{xml}");
-        assert!(xml.contains(r#"<document sel="b&amp;c" new-etag="9"/>"#), "{xml}");
+        assert!(
+            xml.contains(r#"<document sel="a" previous-etag="1"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<document sel="b&amp;c" new-etag="9"/>"#),
+            "{xml}"
+        );
         assert!(xml.contains(r#"xcap-root="http://x.example.com/xcap-root/""#));
     }
 }

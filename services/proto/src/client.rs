@@ -14,9 +14,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use api::{
-    Binding, DeliveryError, DocumentChange, EdgeDelivery, FinalResponse, MessageOutcome, Messaging, MessagingError,
-    OutboundRequest, PageMessage, Presence, PresenceError, PublishOk, PublishRequest,
-    RegisterRequest, RegistrarError, SubscribeOk, SubscribeRequest,
+    Binding, DeliveryError, DocumentChange, EdgeDelivery, FinalResponse, MessageOutcome, Messaging,
+    MessagingError, OutboundRequest, PageMessage, Presence, PresenceError, PublishOk,
+    PublishRequest, RegisterRequest, RegistrarError, SubscribeOk, SubscribeRequest,
 };
 use async_trait::async_trait;
 use store::{FlowToken, StoreError};

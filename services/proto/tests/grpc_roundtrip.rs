@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use api::{
-    Binding, ContactSpec, DeliveryError, DocumentChange, ETag, EdgeDelivery, FinalResponse, FlowToken,
-    MessageOutcome, Messaging, MessagingError, OutboundRequest, PageMessage, Presence,
+    Binding, ContactSpec, DeliveryError, DocumentChange, ETag, EdgeDelivery, FinalResponse,
+    FlowToken, MessageOutcome, Messaging, MessagingError, OutboundRequest, PageMessage, Presence,
     PresenceError, PublishOk, PublishRequest, RegisterContacts, RegisterRequest, RegistrarError,
     SubscribeDialog, SubscribeOk, SubscribeRequest, UnixTime,
 };
@@ -415,7 +415,10 @@ async fn subscribe_answers_every_presence_error_and_flow_closed_arrive_unchanged
         client.documents_changed(refused.clone()).await,
         Err(PresenceError::Forbidden("test".into()))
     );
-    assert_eq!(*cluster.presence.changes.lock().unwrap(), vec![change, refused]);
+    assert_eq!(
+        *cluster.presence.changes.lock().unwrap(),
+        vec![change, refused]
+    );
 }
 
 fn outbound(method: Method) -> OutboundRequest {

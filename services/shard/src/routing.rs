@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use api::{
     DocumentChange, MessageOutcome, Messaging, MessagingError, PageMessage, Presence,
-    PresenceError, PublishOk,
-    PublishRequest, RegisterRequest, RegistrarError, SubscribeOk, SubscribeRequest,
+    PresenceError, PublishOk, PublishRequest, RegisterRequest, RegistrarError, SubscribeOk,
+    SubscribeRequest,
 };
 use async_trait::async_trait;
 use sip::Aor;

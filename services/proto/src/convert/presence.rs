@@ -1,7 +1,8 @@
 //! `herald.presence.v1`: PUBLISH, SUBSCRIBE, closed flows.
 
 use api::{
-    DocumentChange, ETag, PresenceError, PublishOk, PublishRequest, SubscribeDialog, SubscribeOk, SubscribeRequest,
+    DocumentChange, ETag, PresenceError, PublishOk, PublishRequest, SubscribeDialog, SubscribeOk,
+    SubscribeRequest,
 };
 use store::{FlowToken, StoreError};
 
@@ -355,8 +356,9 @@ mod tests {
         };
         round_trip::<DocumentChange, pb::DocumentsChangedRequest, _>(change);
         for r in [Ok(()), Err(PresenceError::Forbidden("no".into()))] {
-            let back: Result<(), PresenceError> =
-                pb::DocumentsChangedResponse::from(r.clone()).try_into().unwrap();
+            let back: Result<(), PresenceError> = pb::DocumentsChangedResponse::from(r.clone())
+                .try_into()
+                .unwrap();
             assert_eq!(back, r);
         }
     }
