@@ -111,6 +111,8 @@ pub(crate) async fn ensure_and_apply(
     if ensure(inner, p).await? {
         compose::recompose(p);
         authorize::reauthorize(inner, p, now).await;
+        // Watchers held from before (a restore whose read failed) see the hard state.
+        authorize::notify_views(p);
     }
     Ok(())
 }
