@@ -4,8 +4,8 @@
 //! Read with quick-xml's namespace-aware reader, so any prefixes work. What the rules grant
 //! is combined over every matching rule (RFC 4745 §10.2): sub-handling by the largest value,
 //! transformations by union. A document with no matching rule grants nothing: the watcher
-//! is blocked (RFC 4745 §10.2 gives the empty permission set; RFC 5025 §3.2.1 orders block
-//! lowest, so it is what no permission means).
+//! is blocked (RFC 4745 §10.2 gives the empty permission set, and RFC 5025 §3.2.1 makes
+//! block, value 0, the default of the sub-handling permission).
 //!
 //! OMA's `<other-identity>` (OMA XDM common-policy extensions, which OMA clients use for
 //! their default rule) matches a watcher no identity condition of the document matches. Not
