@@ -10,6 +10,8 @@ use thiserror::Error;
 
 use store::{FlowToken, StoreError};
 
+use crate::DocumentChange;
+
 /// An entity tag (RFC 3903 §4.1): names one publication of a presentity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ETag(pub String);
@@ -84,6 +86,10 @@ pub struct SubscribeRequest {
     pub dialog: SubscribeDialog,
     pub flow: FlowToken,
     pub connection: bool,
+    /// Media type of the body without parameters, lower case (xcap-diff
+    /// takes a resource-lists body naming the documents, RFC 5875 §4.1).
+    pub content_type: Option<String>,
+    pub body: Bytes,
 }
 
 /// A SUBSCRIBE that succeeded; the first NOTIFY follows at once.
@@ -148,7 +154,7 @@ impl PresenceError {
 }
 
 /// Event packages the presence role serves.
-pub const PRESENCE_EVENTS: &[&str] = &["presence", "presence.winfo"];
+pub const PRESENCE_EVENTS: &[&str] = &["presence", "presence.winfo", "xcap-diff"];
 
 #[async_trait]
 pub trait Presence: Send + Sync + 'static {
@@ -161,4 +167,10 @@ pub trait Presence: Send + Sync + 'static {
     /// A connection closed: subscriptions whose NOTIFYs travel over it end
     /// now, and publications made over it may expire.
     async fn flow_closed(&self, flow: FlowToken);
+
+    /// One of `change.user`'s XCAP documents changed (called by the XCAP
+    /// role on the presence shard that owns the user): pres-rules are
+    /// re-evaluated for every watcher, pidf-manipulation state recomposed,
+    /// and xcap-diff subscribers told (RFC 5875).
+    async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError>;
 }

@@ -141,6 +141,8 @@ impl Edge {
             },
             flow: flow.token.clone(),
             connection: flow.transport.reliable(),
+            content_type: request.headers.content_type(),
+            body: request.body.clone(),
         })
     }
 

@@ -15,6 +15,8 @@
 //!   watchers need a NOTIFY.
 //! - Watcher-info documents ([`WatcherInfo`]): writing them for presence.winfo
 //!   subscribers, and reading them for tests and clients.
+//! - Authorization views ([`filter`] with a [`Transformations`] permission set, RFC 5025
+//!   §3.3): what one watcher may see of a composed document.
 //! - One error enum, [`PidfError`], with its SIP status ([`PidfError::sip_status`]).
 //!
 //! # What it must never do
@@ -25,13 +27,14 @@
 //! - Know about SIP, storage or other Herald crates: entities are plain URI strings
 //!   (`sip:user@host`), and the presence service decides what to do with each error.
 //!
-//! Authorization transformations (RFC 5025 pres-rules) and partial PIDF (RFC 5262) build on
-//! these types but live in the presence service.
+//! Evaluating pres-rules (RFC 5025) and partial PIDF (RFC 5262) build on these types but live
+//! in the presence service.
 
 mod compose;
 mod document;
 mod entity;
 mod error;
+mod filter;
 mod limits;
 mod watcherinfo;
 mod xml;
@@ -40,6 +43,7 @@ pub use compose::{compose, offline, ComposedDocument, PublicationOrder};
 pub use document::{BasicStatus, Device, Note, Person, PidfDocument, Tuple};
 pub use entity::entity_matches;
 pub use error::{ElementKind, PidfError};
+pub use filter::{filter, sphere, Attribute, Provide, Selector, Transformations};
 pub use limits::XmlLimits;
 pub use watcherinfo::{
     Watcher, WatcherEvent, WatcherInfo, WatcherInfoState, WatcherList, WatcherStatus,

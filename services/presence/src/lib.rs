@@ -5,7 +5,12 @@
 //! subscriptions (RFC 6665 dialogs with RFC 3856 rules: refresh, fetch,
 //! unsubscribe, timeout), NOTIFY sending with one ordered, coalescing
 //! queue per subscription ([`notify`]), and watcher information (RFC 3857
-//! package, RFC 3858 documents, [`winfo`]).
+//! package, RFC 3858 documents, [`winfo`]), authorization by pres-rules
+//! (RFC 5025: [`rules`] reads and evaluates them, [`authorize`] applies the
+//! outcome to each subscription and gives each watcher its view), the
+//! user's XCAP documents ([`documents`], through [`PresenceDocuments`]:
+//! rules, pidf-manipulation hard state) and the xcap-diff package
+//! ([`xcapdiff`], RFC 5875).
 //!
 //! One presentity's state changes under one lock, in arrival order, so
 //! watchers never see an older state after a newer one; NOTIFYs leave
@@ -15,27 +20,34 @@
 //! Must never: read or write SIP bytes (the edge does), or block a
 //! request on a NOTIFY.
 
+mod authorize;
 mod compose;
+mod documents;
 mod notify;
 mod publication;
+mod rules;
+#[cfg(test)]
+mod rules_tests;
 mod state;
 mod subscription;
 #[cfg(test)]
 mod tests;
 mod winfo;
+mod xcapdiff;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use api::{
-    ETag, EdgeDelivery, Presence, PresenceError, PublishOk, PublishRequest, SubscribeOk,
-    SubscribeRequest,
+    DocumentChange, ETag, EdgeDelivery, Presence, PresenceError, PublishOk, PublishRequest,
+    SubscribeOk, SubscribeRequest,
 };
 use async_trait::async_trait;
 use sip::Aor;
 use store::{FlowToken, Store, StoreError, UnixTime};
 
+pub use documents::PresenceDocuments;
 use state::Presentity;
 pub use state::SubscriptionId;
 
@@ -126,6 +138,9 @@ pub(crate) struct Inner {
     pub config: PresenceConfig,
     pub delivery: Arc<dyn EdgeDelivery>,
     pub store: Arc<dyn Store>,
+    /// The users' XCAP documents (pres-rules, pidf-manipulation); unset,
+    /// the configured policy applies to everyone and xcap-diff is not served.
+    pub documents: OnceLock<Arc<dyn PresenceDocuments>>,
     presentities: Mutex<HashMap<Aor, Cell>>,
     pub dialogs: Mutex<HashMap<DialogKey, (Aor, SubscriptionId)>>,
     /// Expiry index: what ends when.
@@ -226,12 +241,23 @@ impl PresenceService {
                 config,
                 delivery,
                 store,
+                documents: OnceLock::new(),
                 presentities: Mutex::new(HashMap::new()),
                 dialogs: Mutex::new(HashMap::new()),
                 expiries: Mutex::new(BTreeSet::new()),
                 flows: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Reads pres-rules and pidf-manipulation documents from `documents`
+    /// (the XCAP store). Set once, before requests arrive; a second call is
+    /// ignored.
+    pub fn with_documents(self, documents: Arc<dyn PresenceDocuments>) -> Self {
+        if self.inner.documents.set(documents).is_err() {
+            tracing::warn!("presence documents already set, second source ignored");
+        }
+        self
     }
 
     /// Runs expiry until `shutdown` resolves: publications and
@@ -297,10 +323,14 @@ impl PresenceService {
                     self.inner.store.delete_publication(aor, &etag).await?;
                 }
             }
+            // Rules and hard state before the watchers, so each gets its view.
+            documents::ensure(&self.inner, &mut p).await?;
+            compose::recompose(&mut p);
             for record in subscriptions {
                 subscription::restore(&self.inner, &mut p, record);
             }
-            compose::recompose(&mut p);
+            // Rules may have changed while this process was away.
+            authorize::reauthorize(&self.inner, &mut p, UnixTime::now()).await;
         }
         Ok(aors.len())
     }
@@ -328,5 +358,9 @@ impl Presence for PresenceService {
                 }
             }
         }
+    }
+
+    async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
+        documents::changed(&self.inner, change).await
     }
 }

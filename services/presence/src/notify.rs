@@ -47,6 +47,11 @@ pub(crate) enum Body {
     WinfoFull(Vec<WatcherEntry>),
     /// Watchers that changed (state="partial").
     WinfoPartial(Vec<WatcherEntry>),
+    /// xcap-diff: documents with their ETags (RFC 5874).
+    XcapDiff {
+        root: Arc<str>,
+        docs: Vec<crate::xcapdiff::DiffEntry>,
+    },
 }
 
 impl Body {
@@ -67,6 +72,10 @@ impl Body {
                     }
                 }
                 Body::WinfoPartial(pending)
+            }
+            (Body::XcapDiff { mut docs, .. }, Body::XcapDiff { root, docs: newer }) => {
+                crate::xcapdiff::merge(&mut docs, newer);
+                Body::XcapDiff { root, docs }
             }
             (_, newer) => newer,
         }
@@ -279,6 +288,7 @@ async fn drain(shared: Arc<Shared>) {
                 *winfo_version += 1;
                 Some(xml)
             }
+            Some(Body::XcapDiff { root, docs }) => Some(crate::xcapdiff::document(&root, &docs)),
             None => None,
         };
         // Presence documents go only to authorized watchers (RFC 3856
@@ -291,7 +301,7 @@ async fn drain(shared: Arc<Shared>) {
                 } => document.as_deref().map(str::to_string),
                 _ => None,
             },
-            Package::Winfo => payload,
+            Package::Winfo | Package::XcapDiff => payload,
         };
         *cseq += 1;
         let now = UnixTime::now();

@@ -13,7 +13,7 @@ use sip::Aor;
 use store::{PublicationRecord, UnixTime};
 
 use crate::state::{Package, Presentity, Publication};
-use crate::{compose, subscription, Inner, Item};
+use crate::{authorize, compose, documents, Inner, Item};
 
 const PIDF: &str = "application/pidf+xml";
 
@@ -85,7 +85,10 @@ pub(crate) async fn publish(
     let cell = inner.presentity(&aor);
     let result = {
         let mut p = cell.lock().await;
-        apply(inner, &mut p, req, document, expires, now).await
+        match documents::ensure_and_apply(inner, &mut p, now).await {
+            Ok(()) => apply(inner, &mut p, req, document, expires, now).await,
+            Err(e) => Err(e),
+        }
     };
     drop(cell);
     inner.forget_if_empty(&aor);
@@ -200,14 +203,14 @@ async fn apply(
             expires: 0,
         },
     };
-    changed(p);
+    changed(inner, p, now).await;
     Ok(response)
 }
 
-/// Recomposes and, when the document changed, queues it to every watcher.
-fn changed(p: &mut Presentity) {
-    if let Some(xml) = compose::recompose(p) {
-        subscription::notify_presence_watchers(p, xml);
+/// Recomposes and, when the document changed, queues each watcher its view.
+async fn changed(inner: &Arc<Inner>, p: &mut Presentity, now: UnixTime) {
+    if compose::recompose(p).is_some() {
+        authorize::changed_state(inner, p, now).await;
     }
 }
 
@@ -246,7 +249,7 @@ async fn drop_publication(
                     publication.flow.as_ref(),
                 );
             }
-            changed(&mut p);
+            changed(inner, &mut p, only_if_due.unwrap_or_else(UnixTime::now)).await;
         }
     }
     drop(cell);

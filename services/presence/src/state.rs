@@ -38,6 +38,8 @@ pub(crate) struct Publication {
 pub(crate) enum Package {
     Presence,
     Winfo,
+    /// RFC 5875: changes to the subscriber's own XCAP documents.
+    XcapDiff,
 }
 
 impl Package {
@@ -45,6 +47,7 @@ impl Package {
         match event {
             "presence" => Some(Package::Presence),
             "presence.winfo" => Some(Package::Winfo),
+            "xcap-diff" => Some(Package::XcapDiff),
             _ => None,
         }
     }
@@ -52,12 +55,14 @@ impl Package {
         match self {
             Package::Presence => "presence",
             Package::Winfo => "presence.winfo",
+            Package::XcapDiff => "xcap-diff",
         }
     }
     pub(crate) fn content_type(self) -> &'static str {
         match self {
             Package::Presence => "application/pidf+xml",
             Package::Winfo => "application/watcherinfo+xml",
+            Package::XcapDiff => "application/xcap-diff+xml",
         }
     }
 }
@@ -69,11 +74,27 @@ pub(crate) enum Authorization {
     Pending,
 }
 
+/// What an authorized presence watcher is shown (RFC 5025 §3.2.1, §3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum View {
+    /// The composed document as it is: the presentity itself, or no rules.
+    Full,
+    /// Cut down to what its rules grant.
+    Filtered(Arc<pidf::Transformations>),
+    /// polite-block: a document that says nothing but closed.
+    Neutral,
+}
+
 pub(crate) struct Subscription {
     pub id: SubscriptionId,
     pub package: Package,
     pub expires_at: UnixTime,
     pub authorization: Authorization,
+    /// What it is shown while active (presence only).
+    pub view: View,
+    /// The presence document last queued to it, so a change its view
+    /// does not show sends nothing.
+    pub last_body: Option<Arc<str>>,
     /// The last RFC 3857 event of this watcher (subscribe, approved, ...).
     pub last_event: &'static str,
     pub notifier: Notifier,
@@ -110,6 +131,13 @@ pub(crate) struct Presentity {
     pub subscriptions: HashMap<SubscriptionId, Box<Subscription>>,
     /// The composed document as last sent to watchers.
     pub composed: Arc<str>,
+    /// The presentity's sphere in `composed` (pres-rules sphere conditions).
+    pub sphere: Option<String>,
+    /// `composed` as each distinct permission set sees it (cleared when it
+    /// changes): watchers with equal rules share one filtered document.
+    pub views: HashMap<Arc<pidf::Transformations>, Arc<str>>,
+    /// The presentity's XCAP documents, read on first use; `None` until then.
+    pub documents: Option<crate::documents::Documents>,
     next_order: u64,
 }
 
@@ -121,6 +149,9 @@ impl Presentity {
             publications: BTreeMap::new(),
             subscriptions: HashMap::new(),
             composed,
+            sphere: None,
+            views: HashMap::new(),
+            documents: None,
             next_order: 0,
         }
     }

@@ -13,9 +13,10 @@ use api::{PresenceError, SubscribeOk, SubscribeRequest};
 use sip::Aor;
 use store::{SubscriptionRecord, UnixTime};
 
+use crate::authorize::{self, Outcome};
 use crate::notify::{Body, DialogOut, Notifier, NotifyState};
-use crate::state::{Authorization, Package, Presentity, Subscription, SubscriptionId};
-use crate::{lock, winfo, DialogKey, Inner, Item, Policy};
+use crate::state::{Authorization, Package, Presentity, Subscription, SubscriptionId, View};
+use crate::{documents, lock, winfo, xcapdiff, DialogKey, Inner, Item};
 
 fn new_tag() -> String {
     format!("{:016x}", rand::random::<u64>())
@@ -71,17 +72,36 @@ async fn initial(
             "watcher information is for the presentity only".into(),
         ));
     }
+    // RFC 5875 §4.1: a user watches their own documents only.
+    let watched = if package == Package::XcapDiff {
+        if req.watcher != req.presentity {
+            return Err(PresenceError::Forbidden(
+                "xcap-diff is for the user's own documents".into(),
+            ));
+        }
+        if inner.documents.get().is_none() {
+            return Err(PresenceError::BadEvent(req.event.clone()));
+        }
+        xcapdiff::watched_from_body(req.content_type.as_deref(), &req.body)?
+    } else {
+        Vec::new()
+    };
     let local_tag = new_tag();
     let cell = inner.presentity(&req.presentity);
     let result = {
         let mut p = cell.lock().await;
-        if package == Package::Presence
+        if let Err(e) = documents::ensure_and_apply(inner, &mut p, now).await {
+            Err(e)
+        } else if package == Package::Presence
             && expires != 0
             && p.subscriptions.len() >= inner.config.max_watchers_per_presentity
         {
             Err(PresenceError::Forbidden("too many watchers".into()))
         } else {
-            create(inner, &mut p, &req, package, &local_tag, expires, now).await
+            create(
+                inner, &mut p, &req, package, watched, &local_tag, expires, now,
+            )
+            .await
         }
     };
     drop(cell);
@@ -92,16 +112,29 @@ async fn initial(
 /// Creates the subscription, stores it, and queues its first NOTIFY (RFC
 /// 6665 §4.2.1.2). With `expires == 0` it is a fetch: one NOTIFY with the
 /// current state, terminated, and nothing kept.
+#[allow(clippy::too_many_arguments)]
 async fn create(
     inner: &Arc<Inner>,
     p: &mut Presentity,
     req: &SubscribeRequest,
     package: Package,
+    watched: Vec<String>,
     local_tag: &str,
     expires: u32,
     now: UnixTime,
 ) -> Result<(), PresenceError> {
-    let authorization = authorize(inner, &req.presentity, &req.watcher, package);
+    // The watcher's identity is the From AOR the edge read.
+    let (authorization, view) = match authorize::decide(inner, p, &req.watcher, package, now) {
+        Outcome::Active(view) => (Authorization::Active, view),
+        // Nothing is shown until approved; the view comes with the approval.
+        Outcome::Pending => (Authorization::Pending, View::Neutral),
+        // RFC 5025 §3.2.1 block: the subscription is rejected.
+        Outcome::Rejected => {
+            return Err(PresenceError::Forbidden(
+                "the presentity's rules block this watcher".into(),
+            ))
+        }
+    };
     let record = SubscriptionRecord {
         id: rand::random::<u64>(),
         package: package.name().to_string(),
@@ -123,8 +156,9 @@ async fn create(
         last_event: "subscribe".into(),
         notify_cseq: 0,
         winfo_version: 0,
+        watched,
     };
-    let body = first_body(p, package, now);
+    let body = first_body(inner, p, package, &view, &record.watched, now).await?;
     if expires == 0 {
         let notifier = spawn_notifier(inner, &p.aor, &Arc::new(record), package);
         notifier.push(
@@ -140,7 +174,10 @@ async fn create(
     if let Some(store) = inner.durable() {
         store.save_subscription(&p.aor, record.clone()).await?;
     }
-    let subscription = build(inner, &p.aor, record, package);
+    let mut subscription = build(inner, &p.aor, record, package, view);
+    if let Body::Presence(doc) = &body {
+        subscription.last_body = Some(Arc::clone(doc));
+    }
     subscription.notifier.push(
         Some(state_of(authorization, subscription.expires_at)),
         Some(body),
@@ -191,6 +228,7 @@ fn build(
     presentity: &Aor,
     record: SubscriptionRecord,
     package: Package,
+    view: View,
 ) -> Subscription {
     let record = Arc::new(record);
     let notifier = spawn_notifier(inner, presentity, &record, package);
@@ -203,6 +241,8 @@ fn build(
         } else {
             Authorization::Active
         },
+        view,
+        last_body: None,
         last_event: winfo::event_name(&record.last_event),
         notifier,
         record,
@@ -220,38 +260,46 @@ fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
 }
 
 /// Rebuilds a stored subscription on start; its first NOTIFY waits for the
-/// next change or refresh (the watcher already has the last state).
+/// next change or refresh (the watcher already has the last state). Its
+/// view is what the rules grant now; whether it is still authorized at all
+/// is settled by the re-evaluation that follows a restore.
 pub(crate) fn restore(inner: &Arc<Inner>, p: &mut Presentity, record: SubscriptionRecord) {
     let Some(package) = Package::parse(&record.package) else {
         return;
     };
-    let subscription = build(inner, &p.aor, record, package);
+    let view = match record.watcher.parse::<Aor>() {
+        Ok(watcher) => match authorize::decide(inner, p, &watcher, package, UnixTime::now()) {
+            Outcome::Active(view) => view,
+            _ => View::Neutral,
+        },
+        Err(_) => View::Neutral,
+    };
+    let mut subscription = build(inner, &p.aor, record, package, view);
+    if package == Package::Presence && subscription.authorization == Authorization::Active {
+        subscription.last_body = Some(authorize::body_for(p, &subscription.view));
+    }
     insert(inner, p, subscription);
 }
 
-fn first_body(p: &Presentity, package: Package, now: UnixTime) -> Body {
-    match package {
-        Package::Presence => Body::Presence(Arc::clone(&p.composed)),
+async fn first_body(
+    inner: &Inner,
+    p: &mut Presentity,
+    package: Package,
+    view: &View,
+    watched: &[String],
+    now: UnixTime,
+) -> Result<Body, PresenceError> {
+    Ok(match package {
+        Package::Presence => Body::Presence(authorize::body_for(p, view)),
         Package::Winfo => Body::WinfoFull(winfo::all(p, now)),
-    }
+        Package::XcapDiff => xcapdiff::full_state(inner, &p.aor, watched).await?,
+    })
 }
 
 fn state_of(authorization: Authorization, expires_at: UnixTime) -> NotifyState {
     match authorization {
         Authorization::Active => NotifyState::Active { expires_at },
         Authorization::Pending => NotifyState::Pending { expires_at },
-    }
-}
-
-/// The default policy until pres-rules exist: a presentity may always
-/// watch itself and its own watcher list; others per configuration.
-fn authorize(inner: &Inner, presentity: &Aor, watcher: &Aor, package: Package) -> Authorization {
-    if package == Package::Winfo || presentity == watcher {
-        return Authorization::Active;
-    }
-    match inner.config.policy {
-        Policy::Allow => Authorization::Active,
-        Policy::Confirm => Authorization::Pending,
     }
 }
 
@@ -298,7 +346,18 @@ async fn in_dialog(
                 end(inner, &mut p, id, None, event, now).await;
                 Ok(())
             }
-            Some(_) => refresh(inner, &mut p, id, &req, expires, now).await,
+            Some(_) => {
+                // Validity windows open and close with time: a refresh is when a
+                // watcher's standing is looked at again (RFC 4745 §7.3).
+                if p.documents
+                    .as_ref()
+                    .and_then(|d| d.rules.as_ref())
+                    .is_some_and(|r| r.uses_validity())
+                {
+                    authorize::reauthorize(inner, &mut p, now).await;
+                }
+                refresh(inner, &mut p, id, &req, expires, now).await
+            }
         }
     };
     drop(cell);
@@ -331,11 +390,15 @@ async fn refresh(
         store.save_subscription(&p.aor, record.clone()).await?;
     }
 
-    let body = first_body(p, s.package, now);
+    let (package, view, watched) = (s.package, s.view.clone(), s.record.watched.clone());
+    let body = first_body(inner, p, package, &view, &watched, now).await?;
     let aor = p.aor.clone();
     let Some(s) = p.subscriptions.get_mut(&id) else {
         return Err(PresenceError::NoSuchSubscription);
     };
+    if let Body::Presence(doc) = &body {
+        s.last_body = Some(Arc::clone(doc));
+    }
     let item = Item::Subscription(aor, id);
     inner.unindex(s.expires_at, &item, s.flow());
     s.expires_at = record.expires_at;
@@ -352,7 +415,7 @@ async fn refresh(
 /// `reason` when there is one; a notifier whose NOTIFY already failed has
 /// stopped and sends nothing). Watcher-info subscribers hear about it with
 /// `winfo_event`.
-async fn end(
+pub(crate) async fn end(
     inner: &Arc<Inner>,
     p: &mut Presentity,
     id: SubscriptionId,
@@ -380,22 +443,13 @@ async fn end(
     s.notifier.push(
         Some(NotifyState::Terminated {
             reason,
-            with_state: s.authorization == Authorization::Active,
+            // A rejected watcher is shown nothing more (RFC 5025 §3.2.1).
+            with_state: s.authorization == Authorization::Active && reason != Some("rejected"),
         }),
         None,
     );
     if s.package == Package::Presence {
         winfo::changed(p, vec![winfo::entry(&s, winfo_event, true, now)]);
-    }
-}
-
-/// Queues a new composed document to every authorized presence watcher.
-pub(crate) fn notify_presence_watchers(p: &Presentity, xml: Arc<str>) {
-    for s in p.subscriptions.values() {
-        if s.package == Package::Presence && s.authorization == Authorization::Active {
-            s.notifier
-                .push(None, Some(Body::Presence(Arc::clone(&xml))));
-        }
     }
 }
 

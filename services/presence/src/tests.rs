@@ -15,10 +15,10 @@ use tokio::sync::mpsc;
 use crate::{PresenceConfig, PresenceService};
 
 /// Records every request and answers with `status`, after `delay`.
-struct Recorder {
-    tx: mpsc::UnboundedSender<OutboundRequest>,
-    status: Mutex<u16>,
-    delay: Duration,
+pub(crate) struct Recorder {
+    pub(crate) tx: mpsc::UnboundedSender<OutboundRequest>,
+    pub(crate) status: Mutex<u16>,
+    pub(crate) delay: Duration,
 }
 
 #[async_trait]
@@ -82,7 +82,7 @@ fn publish(body: Bytes, if_match: Option<&api::ETag>, expires: Option<u32>) -> P
     }
 }
 
-fn subscribe(call_id: &str) -> SubscribeRequest {
+pub(crate) fn subscribe(call_id: &str) -> SubscribeRequest {
     SubscribeRequest {
         presentity: "sip:alice@example.com".parse().unwrap(),
         watcher: "sip:bob@example.com".parse().unwrap(),
@@ -102,6 +102,8 @@ fn subscribe(call_id: &str) -> SubscribeRequest {
         },
         flow: FlowToken("udp/b".into()),
         connection: false,
+        content_type: None,
+        body: Bytes::new(),
     }
 }
 
@@ -112,7 +114,7 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<OutboundRequest>) -> OutboundRequ
         .expect("recorder alive")
 }
 
-fn header<'a>(r: &'a OutboundRequest, name: &str) -> &'a str {
+pub(crate) fn header<'a>(r: &'a OutboundRequest, name: &str) -> &'a str {
     r.headers
         .iter()
         .find(|(n, _)| n == name)

@@ -14,9 +14,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use api::{
-    Binding, DeliveryError, EdgeDelivery, FinalResponse, MessageOutcome, Messaging, MessagingError,
-    OutboundRequest, PageMessage, Presence, PresenceError, PublishOk, PublishRequest,
-    RegisterRequest, RegistrarError, SubscribeOk, SubscribeRequest,
+    Binding, DeliveryError, DocumentChange, EdgeDelivery, FinalResponse, MessageOutcome, Messaging,
+    MessagingError, OutboundRequest, PageMessage, Presence, PresenceError, PublishOk,
+    PublishRequest, RegisterRequest, RegistrarError, SubscribeOk, SubscribeRequest,
 };
 use async_trait::async_trait;
 use store::{FlowToken, StoreError};
@@ -207,6 +207,20 @@ impl Presence for GrpcPresence {
         // flow carried when its NOTIFYs fail or its publications expire.
         if let Err(status) = response {
             tracing::warn!(flow = %token, %status, "flow_closed did not reach the presence shard");
+        }
+    }
+
+    async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
+        let mut client = self.client.clone();
+        let response = unary(self.deadline, change.into(), |r| async move {
+            client.documents_changed(r).await
+        })
+        .await;
+        match response {
+            Ok(r) => r
+                .try_into()
+                .unwrap_or_else(|e| Err(PresenceError::Store(malformed("presence", &e)))),
+            Err(status) => Err(presence_status(&status)),
         }
     }
 }

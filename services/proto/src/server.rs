@@ -113,6 +113,17 @@ impl presence_server::Presence for PresenceService {
         self.inner.flow_closed(flow).await;
         Ok(Response::new(presence_pb::FlowClosedResponse {}))
     }
+
+    async fn documents_changed(
+        &self,
+        request: Request<presence_pb::DocumentsChangedRequest>,
+    ) -> Result<Response<presence_pb::DocumentsChangedResponse>, Status> {
+        let result = match request.into_inner().try_into() {
+            Ok(change) => self.inner.documents_changed(change).await,
+            Err(e) => Err(bad_request(e)),
+        };
+        Ok(Response::new(result.into()))
+    }
 }
 
 /// The tonic side of an `api::EdgeDelivery`; made by

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use api::{
-    Binding, ContactSpec, DeliveryError, ETag, EdgeDelivery, FinalResponse, FlowToken,
-    MessageOutcome, Messaging, MessagingError, OutboundRequest, PageMessage, Presence,
+    Binding, ContactSpec, DeliveryError, DocumentChange, ETag, EdgeDelivery, FinalResponse,
+    FlowToken, MessageOutcome, Messaging, MessagingError, OutboundRequest, PageMessage, Presence,
     PresenceError, PublishOk, PublishRequest, RegisterContacts, RegisterRequest, RegistrarError,
     SubscribeDialog, SubscribeOk, SubscribeRequest, UnixTime,
 };
@@ -91,6 +91,7 @@ struct FakePresence {
     publish: Script<PublishRequest, Result<PublishOk, PresenceError>>,
     subscribe: Script<SubscribeRequest, Result<SubscribeOk, PresenceError>>,
     closed: Mutex<Vec<FlowToken>>,
+    changes: Mutex<Vec<DocumentChange>>,
     /// Never answer a subscribe (to test deadlines).
     hang: bool,
 }
@@ -108,6 +109,15 @@ impl Presence for FakePresence {
     }
     async fn flow_closed(&self, flow: FlowToken) {
         self.closed.lock().unwrap().push(flow);
+    }
+    async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
+        let forbidden = change.auid == "forbidden";
+        self.changes.lock().unwrap().push(change);
+        if forbidden {
+            Err(PresenceError::Forbidden("test".into()))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -360,6 +370,8 @@ fn subscribe_request(i: u32) -> SubscribeRequest {
         },
         flow: FlowToken("tcp:8".into()),
         connection: true,
+        content_type: (i & 1 == 0).then(|| "application/resource-lists+xml".to_owned()),
+        body: Bytes::from(format!("<resource-lists n=\"{i}\"/>")),
     }
 }
 
@@ -385,6 +397,27 @@ async fn subscribe_answers_every_presence_error_and_flow_closed_arrive_unchanged
     assert_eq!(
         *cluster.presence.closed.lock().unwrap(),
         vec![FlowToken("ws:12".into()), FlowToken("tcp:13".into())]
+    );
+
+    let change = DocumentChange {
+        user: aor("sip:alice@example.com"),
+        auid: "pres-rules".into(),
+        selector: "pres-rules/users/sip:alice@example.com/index".into(),
+        previous_etag: Some("e1".into()),
+        new_etag: None,
+    };
+    assert_eq!(client.documents_changed(change.clone()).await, Ok(()));
+    let refused = DocumentChange {
+        auid: "forbidden".into(),
+        ..change.clone()
+    };
+    assert_eq!(
+        client.documents_changed(refused.clone()).await,
+        Err(PresenceError::Forbidden("test".into()))
+    );
+    assert_eq!(
+        *cluster.presence.changes.lock().unwrap(),
+        vec![change, refused]
     );
 }
 

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use api::{
-    MessageOutcome, Messaging, MessagingError, PageMessage, Presence, PresenceError, PublishOk,
-    PublishRequest, RegisterRequest, RegistrarError, SubscribeOk, SubscribeRequest,
+    DocumentChange, MessageOutcome, Messaging, MessagingError, PageMessage, Presence,
+    PresenceError, PublishOk, PublishRequest, RegisterRequest, RegistrarError, SubscribeOk,
+    SubscribeRequest,
 };
 use async_trait::async_trait;
 use sip::Aor;
@@ -102,6 +103,12 @@ impl Presence for ShardedPresence {
             shard.flow_closed(flow.clone()).await;
         }
     }
+
+    /// The user's presence shard holds their rules, state and xcap-diff
+    /// subscriptions.
+    async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
+        self.owner(&change.user).documents_changed(change).await
+    }
 }
 
 /// A messaging shard's service, refusing AORs it does not own.
@@ -161,5 +168,84 @@ impl Presence for OwnedPresence {
 
     async fn flow_closed(&self, flow: FlowToken) {
         self.inner.flow_closed(flow).await;
+    }
+
+    async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
+        self.ownership.check(&change.user)?;
+        self.inner.documents_changed(change).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Records the document changes it is told about.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<Aor>>);
+
+    #[async_trait]
+    impl Presence for Recording {
+        async fn publish(&self, _: PublishRequest) -> Result<PublishOk, PresenceError> {
+            unreachable!("not used")
+        }
+        async fn subscribe(&self, _: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
+            unreachable!("not used")
+        }
+        async fn flow_closed(&self, _: FlowToken) {}
+        async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
+            self.0.lock().unwrap().push(change.user);
+            Ok(())
+        }
+    }
+
+    fn change(user: &Aor) -> DocumentChange {
+        DocumentChange {
+            user: user.clone(),
+            auid: "pres-rules".into(),
+            selector: format!("pres-rules/users/{user}/index"),
+            previous_etag: None,
+            new_etag: Some("e1".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn document_changes_reach_the_users_shard_only() {
+        let map = ShardMap::new(vec!["a:1".into(), "b:1".into()]).unwrap();
+        let shards: Vec<Arc<Recording>> = (0..2).map(|_| Arc::default()).collect();
+        let users: Vec<Aor> = (0..20)
+            .map(|i| format!("sip:u{i}@example.com").parse().unwrap())
+            .collect();
+        let sharded = ShardedPresence::new(
+            map.clone(),
+            shards
+                .iter()
+                .map(|s| Arc::clone(s) as Arc<dyn Presence>)
+                .collect(),
+        );
+        for user in &users {
+            sharded.documents_changed(change(user)).await.unwrap();
+        }
+        for (i, shard) in shards.iter().enumerate() {
+            let got = shard.0.lock().unwrap().clone();
+            let owned: Vec<Aor> = users
+                .iter()
+                .filter(|u| map.owner(slot_of(u)) == ShardId(i as u32))
+                .cloned()
+                .collect();
+            assert_eq!(got, owned, "shard {i}");
+        }
+
+        // A shard refuses a change for a user it does not own (503: ask again).
+        let me = ShardId(0);
+        let owned = OwnedPresence::new(map.clone(), me, Arc::new(Recording::default()));
+        let stranger = users
+            .iter()
+            .find(|u| map.owner(slot_of(u)) != me)
+            .expect("some user on shard 1");
+        let refused = owned.documents_changed(change(stranger)).await.unwrap_err();
+        assert_eq!(refused.status(), 503);
     }
 }

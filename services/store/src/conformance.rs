@@ -183,6 +183,7 @@ async fn presence_records(store: &dyn Store) {
         last_event: "subscribe".into(),
         notify_cseq: 1,
         winfo_version: 0,
+        watched: vec!["pres-rules/users/sip:pres@example.com/index".into()],
     };
     store
         .save_subscription(&a, subscription.clone())

@@ -139,6 +139,11 @@ pub struct SubscriptionRecord {
     pub notify_cseq: u32,
     /// Next watcher-info document version (presence.winfo only).
     pub winfo_version: u32,
+    /// xcap-diff only: the document selectors (or directories, ending in
+    /// `/`) the subscriber asked for; empty means all its documents
+    /// (RFC 5875 §4.1). Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watched: Vec<String>,
 }
 
 /// Bodies are text almost always (PIDF, text/plain): as a JSON string they

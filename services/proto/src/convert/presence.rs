@@ -1,7 +1,8 @@
 //! `herald.presence.v1`: PUBLISH, SUBSCRIBE, closed flows.
 
 use api::{
-    ETag, PresenceError, PublishOk, PublishRequest, SubscribeDialog, SubscribeOk, SubscribeRequest,
+    DocumentChange, ETag, PresenceError, PublishOk, PublishRequest, SubscribeDialog, SubscribeOk,
+    SubscribeRequest,
 };
 use store::{FlowToken, StoreError};
 
@@ -100,6 +101,8 @@ impl From<SubscribeRequest> for pb::SubscribeRequest {
             dialog: Some(r.dialog.into()),
             flow: Some(r.flow.into()),
             connection: r.connection,
+            content_type: r.content_type,
+            body: r.body,
         }
     }
 }
@@ -117,6 +120,8 @@ impl TryFrom<pb::SubscribeRequest> for SubscribeRequest {
             dialog: required("SubscribeRequest.dialog", r.dialog)?.into(),
             flow: flow("SubscribeRequest.flow", r.flow)?,
             connection: r.connection,
+            content_type: r.content_type,
+            body: r.body,
         })
     }
 }
@@ -151,6 +156,49 @@ impl TryFrom<pb::FlowClosedRequest> for FlowToken {
     type Error = DecodeError;
     fn try_from(r: pb::FlowClosedRequest) -> Result<Self, DecodeError> {
         flow("FlowClosedRequest.flow", r.flow)
+    }
+}
+
+impl From<DocumentChange> for pb::DocumentsChangedRequest {
+    fn from(c: DocumentChange) -> Self {
+        pb::DocumentsChangedRequest {
+            user: aor_string(c.user),
+            auid: c.auid,
+            selector: c.selector,
+            previous_etag: c.previous_etag,
+            new_etag: c.new_etag,
+        }
+    }
+}
+
+impl TryFrom<pb::DocumentsChangedRequest> for DocumentChange {
+    type Error = DecodeError;
+    fn try_from(r: pb::DocumentsChangedRequest) -> Result<Self, DecodeError> {
+        Ok(DocumentChange {
+            user: aor("DocumentsChangedRequest.user", r.user)?,
+            auid: r.auid,
+            selector: r.selector,
+            previous_etag: r.previous_etag,
+            new_etag: r.new_etag,
+        })
+    }
+}
+
+impl From<Result<(), PresenceError>> for pb::DocumentsChangedResponse {
+    fn from(r: Result<(), PresenceError>) -> Self {
+        pb::DocumentsChangedResponse {
+            error: r.err().map(Into::into),
+        }
+    }
+}
+
+impl TryFrom<pb::DocumentsChangedResponse> for Result<(), PresenceError> {
+    type Error = DecodeError;
+    fn try_from(r: pb::DocumentsChangedResponse) -> Result<Self, DecodeError> {
+        Ok(match r.error {
+            None => Ok(()),
+            Some(e) => Err(e.try_into()?),
+        })
     }
 }
 
@@ -292,6 +340,26 @@ mod tests {
             },
             flow: FlowToken("tcp:9".into()),
             connection: true,
+            content_type: Some("application/resource-lists+xml".into()),
+            body: Bytes::from_static(b"<resource-lists/>"),
+        }
+    }
+
+    #[test]
+    fn document_changes_round_trip() {
+        let change = DocumentChange {
+            user: aor("sip:alice@example.com"),
+            auid: "pres-rules".into(),
+            selector: "pres-rules/users/sip:alice@example.com/index".into(),
+            previous_etag: None,
+            new_etag: Some("e2".into()),
+        };
+        round_trip::<DocumentChange, pb::DocumentsChangedRequest, _>(change);
+        for r in [Ok(()), Err(PresenceError::Forbidden("no".into()))] {
+            let back: Result<(), PresenceError> = pb::DocumentsChangedResponse::from(r.clone())
+                .try_into()
+                .unwrap();
+            assert_eq!(back, r);
         }
     }
 
@@ -319,6 +387,8 @@ mod tests {
         initial.dialog.local_tag = None;
         initial.dialog.route_set = vec![];
         initial.connection = false;
+        initial.content_type = None;
+        initial.body = Bytes::new();
         round_trip::<SubscribeRequest, pb::SubscribeRequest, _>(initial);
     }
 
