@@ -37,6 +37,10 @@ pub struct PublishRequest {
     /// (publications over a closed connection may end with it).
     pub flow: FlowToken,
     pub connection: bool,
+    /// The identity the edge authenticated (digest), `None` when the edge
+    /// runs without authentication. Set by the edge only, never from a
+    /// header a client wrote.
+    pub authenticated: Option<Aor>,
 }
 
 /// A PUBLISH that succeeded.
@@ -84,6 +88,10 @@ pub struct SubscribeRequest {
     pub dialog: SubscribeDialog,
     pub flow: FlowToken,
     pub connection: bool,
+    /// The identity the edge authenticated (digest), `None` when the edge
+    /// runs without authentication. Set by the edge only, never from a
+    /// header a client wrote.
+    pub authenticated: Option<Aor>,
 }
 
 /// A SUBSCRIBE that succeeded; the first NOTIFY follows at once.

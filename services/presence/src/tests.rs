@@ -79,6 +79,7 @@ fn publish(body: Bytes, if_match: Option<&api::ETag>, expires: Option<u32>) -> P
         body,
         flow: FlowToken("udp/a".into()),
         connection: false,
+        authenticated: None,
     }
 }
 
@@ -102,6 +103,7 @@ fn subscribe(call_id: &str) -> SubscribeRequest {
         },
         flow: FlowToken("udp/b".into()),
         connection: false,
+        authenticated: None,
     }
 }
 

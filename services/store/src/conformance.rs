@@ -5,8 +5,8 @@
 use sip::Aor;
 
 use crate::{
-    slot_of, Binding, Credential, FlowToken, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
-    SubscriptionRecord, UnixTime, SLOTS,
+    slot_of, Binding, Credential, FlowToken, MessageId, PublicationRecord, Store, StoreError,
+    StoredMessage, SubscriptionRecord, UnixTime, SLOTS,
 };
 
 fn aor(s: &str) -> Aor {
@@ -64,11 +64,23 @@ async fn credentials_per_realm(store: &dyn Store) {
     let b = aor("sip:cred2@example.com");
     assert!(store.credentials(&a).await.unwrap().is_empty());
     assert!(!store.delete_credentials(&a).await.unwrap());
-    store.put_credential(&a, credential("r2", "bb")).await.unwrap();
-    store.put_credential(&a, credential("r1", "aa")).await.unwrap();
+    store
+        .put_credential(&a, credential("r2", "bb"))
+        .await
+        .unwrap();
+    store
+        .put_credential(&a, credential("r1", "aa"))
+        .await
+        .unwrap();
     // A second put for a realm replaces that realm's credential only.
-    store.put_credential(&a, credential("r1", "cc")).await.unwrap();
-    store.put_credential(&b, credential("r1", "dd")).await.unwrap();
+    store
+        .put_credential(&a, credential("r1", "cc"))
+        .await
+        .unwrap();
+    store
+        .put_credential(&b, credential("r1", "dd"))
+        .await
+        .unwrap();
     assert_eq!(
         store.credentials(&a).await.unwrap(),
         vec![credential("r1", "cc"), credential("r2", "bb")]

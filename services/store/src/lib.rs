@@ -21,7 +21,8 @@ mod slot;
 
 pub use memory::MemoryStore;
 pub use model::{
-    Binding, Credential, FlowToken, MessageId, PublicationRecord, StoredMessage, SubscriptionRecord, UnixTime,
+    Binding, Credential, FlowToken, MessageId, PublicationRecord, StoredMessage,
+    SubscriptionRecord, UnixTime,
 };
 pub use redis::{RedisConfig, RedisStore, RedisTarget};
 pub use slot::{all_slots, slot_of, SLOTS};

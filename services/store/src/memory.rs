@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use sip::Aor;
 
 use crate::{
-    slot_of, Binding, BindingSet, Credential, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
-    SubscriptionRecord, UnixTime,
+    slot_of, Binding, BindingSet, Credential, MessageId, PublicationRecord, Store, StoreError,
+    StoredMessage, SubscriptionRecord, UnixTime,
 };
 
 #[derive(Default)]

@@ -20,6 +20,7 @@ impl From<PublishRequest> for pb::PublishRequest {
             body: r.body,
             flow: Some(r.flow.into()),
             connection: r.connection,
+            authenticated: r.authenticated.map(aor_string),
         }
     }
 }
@@ -36,6 +37,10 @@ impl TryFrom<pb::PublishRequest> for PublishRequest {
             body: r.body,
             flow: flow("PublishRequest.flow", r.flow)?,
             connection: r.connection,
+            authenticated: r
+                .authenticated
+                .map(|a| aor("PublishRequest.authenticated", a))
+                .transpose()?,
         })
     }
 }
@@ -100,6 +105,7 @@ impl From<SubscribeRequest> for pb::SubscribeRequest {
             dialog: Some(r.dialog.into()),
             flow: Some(r.flow.into()),
             connection: r.connection,
+            authenticated: r.authenticated.map(aor_string),
         }
     }
 }
@@ -117,6 +123,10 @@ impl TryFrom<pb::SubscribeRequest> for SubscribeRequest {
             dialog: required("SubscribeRequest.dialog", r.dialog)?.into(),
             flow: flow("SubscribeRequest.flow", r.flow)?,
             connection: r.connection,
+            authenticated: r
+                .authenticated
+                .map(|a| aor("SubscribeRequest.authenticated", a))
+                .transpose()?,
         })
     }
 }
@@ -266,6 +276,7 @@ mod tests {
             body: Bytes::from_static(b"<?xml version=\"1.0\"?><presence/>"),
             flow: FlowToken("ws:3".into()),
             connection: true,
+            authenticated: Some("sip:alice@example.com".parse().unwrap()),
         }
     }
 
@@ -292,6 +303,7 @@ mod tests {
             },
             flow: FlowToken("tcp:9".into()),
             connection: true,
+            authenticated: None,
         }
     }
 

@@ -31,8 +31,8 @@ use serde::de::DeserializeOwned;
 use sip::Aor;
 
 use crate::{
-    all_slots, slot_of, Binding, BindingSet, Credential, MessageId, PublicationRecord, Store, StoreError,
-    StoredMessage, SubscriptionRecord, UnixTime,
+    all_slots, slot_of, Binding, BindingSet, Credential, MessageId, PublicationRecord, Store,
+    StoreError, StoredMessage, SubscriptionRecord, UnixTime,
 };
 
 /// Where the store connects.
