@@ -13,6 +13,36 @@
 //! Credentials are HA1 hashes in the [`store::Store`] (never passwords);
 //! [`credential`] computes them for `herald user add`.
 //!
+//! From HTTP (XCAP, RFC 7616), a handler passes the request target and
+//! the Authorization header, and renders a refusal itself:
+//!
+//! ```
+//! # async fn handle(auth: &auth::Authenticator, authorization: Option<&str>) {
+//! use auth::{Denied, DigestRequest};
+//! let values: Vec<&str> = authorization.into_iter().collect();
+//! let request = DigestRequest {
+//!     method: "GET",
+//!     uri: "/xcap-root/pres-rules/users/sip:alice@example.com/index",
+//!     authorization: &values,
+//!     source: "192.0.2.1".parse().unwrap(),
+//!     domain: "example.com",
+//! };
+//! match auth.verify(&request).await {
+//!     Ok(user) => { /* serve `user`'s documents only */ let _ = user; }
+//!     Err(denied) => {
+//!         let status = denied.status(false); // 401, 400, 403 or 503
+//!         if let Denied::Challenge(challenge) = &denied {
+//!             for value in challenge.header_values() {
+//!                 // append `WWW-Authenticate: {value}`
+//!                 let _ = value;
+//!             }
+//!         }
+//!         let _ = (status, denied.retry_after()); // Retry-After when Some
+//!     }
+//! }
+//! # }
+//! ```
+//!
 //! Must never: tell an unknown user from a known one by its answer. An
 //! unknown user is challenged the same way and a wrong answer for one is
 //! computed against a dummy HA1, down the same path as a known user's.
@@ -347,11 +377,6 @@ impl Authenticator {
         let nonce = self
             .nonces
             .check(&creds.nonce, now, self.config.nonce_lifetime.as_secs());
-        if nonce == NonceState::Invalid {
-            // Not ours (another realm's secret, or forged): not a password
-            // guess, just a new challenge.
-            return Err(Denied::Challenge(self.challenge_at(now, false)));
-        }
         let stored = match &aor {
             Some(aor) => self.store.credentials(aor).await?,
             None => Vec::new(),
@@ -381,6 +406,11 @@ impl Authenticator {
                 None => Denied::Challenge(self.challenge_at(now, false)),
             });
         }
+        // A right answer to an old nonce, or to one this realm's secret did
+        // not sign (minted before a restart with a random secret): the
+        // client knows the password, so it gets a new nonce with stale=true
+        // and retries without asking its user (RFC 7616 §3.3). A wrong
+        // answer counted as a failure above whatever the nonce.
         let NonceState::Fresh { issued } = nonce else {
             return Err(Denied::Challenge(self.challenge_at(now, true)));
         };

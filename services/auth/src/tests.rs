@@ -199,13 +199,14 @@ async fn bad_input_gets_400_or_a_challenge() {
         .await
         .unwrap_err();
     assert_eq!(r.status(true), 407);
-    // A forged nonce is not ours.
-    let forged = answer("alice", "secret", "AAAA", 1, Algorithm::Md5);
-    let r = auth
-        .verify(&request(&[&forged], "192.0.2.1"))
-        .await
-        .unwrap_err();
-    assert!(matches!(r, Denied::Challenge(_)));
+    // A nonce we did not sign is never accepted: a right answer gets a
+    // new one (stale), a wrong one a plain challenge.
+    let foreign = answer("alice", "secret", "AAAA", 1, Algorithm::Md5);
+    let r = auth.verify(&request(&[&foreign], "192.0.2.1")).await;
+    assert!(nonce_of(r.unwrap_err()).stale);
+    let wrong = answer("alice", "guess", "AAAA", 1, Algorithm::Md5);
+    let r = auth.verify(&request(&[&wrong], "192.0.2.1")).await;
+    assert!(!nonce_of(r.unwrap_err()).stale);
     // Another request URI than the one answered for.
     let n = auth.challenge().nonce;
     let a = answer("alice", "secret", &n, 1, Algorithm::Md5);
