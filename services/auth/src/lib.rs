@@ -382,9 +382,13 @@ impl Authenticator {
             None => Vec::new(),
         };
         let known = stored
-            .iter()
+            .into_iter()
             .find(|c| c.realm == self.config.realm && c.username == creds.username);
-        let ha1 = algorithm.ha1_of(known.unwrap_or(&self.dummy));
+        let is_known = known.is_some();
+        // The dummy is cloned as a found credential was by the store, so
+        // both paths allocate alike.
+        let candidate = known.unwrap_or_else(|| self.dummy.clone());
+        let ha1 = algorithm.ha1_of(&candidate);
         let nc_text = format!("{nc:08x}");
         let expected = response(
             algorithm,
@@ -398,7 +402,7 @@ impl Authenticator {
         let right = constant_time_eq(
             expected.as_bytes(),
             creds.response.to_ascii_lowercase().as_bytes(),
-        ) && known.is_some();
+        ) && is_known;
         if !right {
             let backed_off = self.lock_guard().fail(&user_key, request.source, clock);
             return Err(match backed_off {
