@@ -227,3 +227,64 @@ pub fn users_where(
     );
     Ok(found)
 }
+
+/// The realm the digest tests run Herald with.
+pub const REALM: &str = "example.com";
+
+/// A credentials file written by `herald user add` (realm [`REALM`]) for
+/// each `(user, password)`, users in example.com; deleted on drop.
+pub struct CredentialsFile {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl CredentialsFile {
+    pub fn with_users(users: &[(&str, &str)]) -> Result<CredentialsFile> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("credentials.toml");
+        let file = path.to_str().context("temp path")?;
+        for (user, password) in users {
+            let aor = format!("{user}@example.com");
+            let out = testkit::Herald::run(
+                &[
+                    "user",
+                    "add",
+                    &aor,
+                    "--password-stdin",
+                    "--credentials",
+                    file,
+                    "--realm",
+                    REALM,
+                ],
+                Some(&format!("{password}\n")),
+            )?;
+            ensure!(
+                out.status.success(),
+                "herald user add {aor}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(CredentialsFile { _dir: dir, path })
+    }
+
+    /// The herald arguments that require digest against this file.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--realm".into(),
+            REALM.into(),
+            "--credentials".into(),
+            self.path.display().to_string(),
+        ]
+    }
+}
+
+/// Herald requiring digest against `credentials`, with `extra` arguments.
+pub fn start_with_auth(
+    credentials: &CredentialsFile,
+    extra: &[&str],
+) -> Result<testkit::HeraldProcess> {
+    let args = credentials.args();
+    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    argv.extend_from_slice(extra);
+    testkit::Herald::start(&argv)
+}

@@ -43,6 +43,10 @@ pub struct RegisterRequest {
     /// Where the REGISTER came from; requests to these contacts go back
     /// over it.
     pub flow: FlowToken,
+    /// The identity the edge authenticated (digest), `None` when the edge
+    /// runs without authentication. Set by the edge only, never from a
+    /// header a client wrote.
+    pub authenticated: Option<Aor>,
 }
 
 /// Why a REGISTER failed. Each maps to one status in [`RegistrarError::status`].
@@ -100,6 +104,10 @@ pub struct PageMessage {
     /// The request's Via values, top first (kept below Herald's own on a
     /// live delivery).
     pub vias: Vec<String>,
+    /// The identity the edge authenticated (digest), `None` when the edge
+    /// runs without authentication. Set by the edge only, never from a
+    /// header a client wrote.
+    pub authenticated: Option<Aor>,
 }
 
 /// How a MESSAGE was handled.

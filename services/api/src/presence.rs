@@ -39,6 +39,10 @@ pub struct PublishRequest {
     /// (publications over a closed connection may end with it).
     pub flow: FlowToken,
     pub connection: bool,
+    /// The identity the edge authenticated (digest), `None` when the edge
+    /// runs without authentication. Set by the edge only, never from a
+    /// header a client wrote.
+    pub authenticated: Option<Aor>,
 }
 
 /// A PUBLISH that succeeded.
@@ -90,6 +94,10 @@ pub struct SubscribeRequest {
     /// takes a resource-lists body naming the documents, RFC 5875 §4.1).
     pub content_type: Option<String>,
     pub body: Bytes,
+    /// The identity the edge authenticated (digest), `None` when the edge
+    /// runs without authentication. Set by the edge only, never from a
+    /// header a client wrote.
+    pub authenticated: Option<Aor>,
 }
 
 /// A SUBSCRIBE that succeeded; the first NOTIFY follows at once.

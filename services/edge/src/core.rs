@@ -97,12 +97,17 @@ impl Edge {
                 .push(HeaderName::Unsupported, unsupported.join(", "));
             return r;
         }
+        // Digest authentication, when a realm is configured (auth.rs).
+        let authenticated = match self.authenticate(request, flow).await {
+            Ok(user) => user,
+            Err(refusal) => return refusal,
+        };
         match &request.method {
             Method::Options => self.options(request),
-            Method::Register => self.register(request, flow).await,
-            Method::Message => self.message(request).await,
-            Method::Publish => self.publish(request, flow).await,
-            Method::Subscribe => self.subscribe(request, flow).await,
+            Method::Register => self.register(request, flow, authenticated).await,
+            Method::Message => self.message(request, authenticated).await,
+            Method::Publish => self.publish(request, flow, authenticated).await,
+            Method::Subscribe => self.subscribe(request, flow, authenticated).await,
             // No INVITE or other transaction to cancel here (§9.2).
             Method::Cancel => self.reply(request, 481),
             Method::Extension(_) => {

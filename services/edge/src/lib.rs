@@ -10,6 +10,7 @@
 //! Must never: keep durable state. Everything an edge holds (flows,
 //! transactions) may vanish with it; clients reconnect and retransmit.
 
+mod auth;
 mod core;
 mod delivery;
 mod flow;
@@ -110,6 +111,8 @@ pub struct Edge {
     own_addrs: Mutex<Vec<SocketAddr>>,
     /// Requests being handled now (drained on shutdown).
     inflight: std::sync::atomic::AtomicUsize,
+    /// Set when a realm is configured: requests must then authenticate.
+    authenticator: std::sync::OnceLock<Arc<::auth::Authenticator>>,
 }
 
 impl Edge {
@@ -122,12 +125,19 @@ impl Edge {
             services: std::sync::OnceLock::new(),
             own_addrs: Mutex::new(Vec::new()),
             inflight: std::sync::atomic::AtomicUsize::new(0),
+            authenticator: std::sync::OnceLock::new(),
         })
     }
 
     /// The handle services use to send requests to clients through this edge.
     pub fn delivery(self: &Arc<Self>) -> Arc<dyn EdgeDelivery> {
         Arc::new(delivery::Delivery(Arc::clone(self)))
+    }
+
+    /// Requires digest authentication (see the `auth` module) from now on.
+    /// Set once, before [`run`]; a second call is ignored.
+    pub fn require_auth(&self, authenticator: Arc<::auth::Authenticator>) {
+        let _ = self.authenticator.set(authenticator);
     }
 
     pub fn flows(&self) -> &FlowTable {

@@ -29,7 +29,7 @@ fn hop_by_hop(name: &HeaderName) -> bool {
 }
 
 impl Edge {
-    pub(crate) async fn message(&self, request: &Request) -> Response {
+    pub(crate) async fn message(&self, request: &Request, authenticated: Option<Aor>) -> Response {
         // We forward MESSAGE to the recipient, so we are a hop: Max-Forwards
         // 0 stops here (RFC 3261 §16.3 step 2).
         let max_forwards = match request.headers.max_forwards() {
@@ -82,6 +82,7 @@ impl Edge {
                 .vias()
                 .map(|v| v.iter().map(|via| via.to_string()).collect())
                 .unwrap_or_default(),
+            authenticated,
         };
         match services.messaging.message(message).await {
             Ok(MessageOutcome::Delivered { status }) => self.reply(request, status),

@@ -10,7 +10,12 @@ use crate::flow::{Flow, Transport};
 use crate::Edge;
 
 impl Edge {
-    pub(crate) async fn publish(&self, request: &Request, flow: &Flow) -> Response {
+    pub(crate) async fn publish(
+        &self,
+        request: &Request,
+        flow: &Flow,
+        authenticated: Option<Aor>,
+    ) -> Response {
         let Some(services) = self.services.get() else {
             return self.reply(request, 503);
         };
@@ -42,6 +47,7 @@ impl Edge {
             body: request.body.clone(),
             flow: flow.token.clone(),
             connection: flow.transport.reliable(),
+            authenticated,
         };
         match services.presence.publish(publish).await {
             Ok(ok) => {
@@ -56,11 +62,16 @@ impl Edge {
         }
     }
 
-    pub(crate) async fn subscribe(&self, request: &Request, flow: &Flow) -> Response {
+    pub(crate) async fn subscribe(
+        &self,
+        request: &Request,
+        flow: &Flow,
+        authenticated: Option<Aor>,
+    ) -> Response {
         let Some(services) = self.services.get() else {
             return self.reply(request, 503);
         };
-        match self.read_subscribe(request, flow) {
+        match self.read_subscribe(request, flow, authenticated) {
             Ok(subscribe) => match services.presence.subscribe(subscribe).await {
                 Ok(ok) => {
                     let mut r = Response::for_request(request, 200);
@@ -84,7 +95,12 @@ impl Edge {
     }
 
     /// Reads a SUBSCRIBE into the typed request, or the status to refuse it.
-    fn read_subscribe(&self, request: &Request, flow: &Flow) -> Result<SubscribeRequest, u16> {
+    fn read_subscribe(
+        &self,
+        request: &Request,
+        flow: &Flow,
+        authenticated: Option<Aor>,
+    ) -> Result<SubscribeRequest, u16> {
         let event = match request.headers.event() {
             Ok(Some(e)) => e,
             Ok(None) => return Err(489),
@@ -143,6 +159,7 @@ impl Edge {
             connection: flow.transport.reliable(),
             content_type: request.headers.content_type(),
             body: request.body.clone(),
+            authenticated,
         })
     }
 

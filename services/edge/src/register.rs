@@ -11,8 +11,13 @@ use crate::flow::Flow;
 use crate::Edge;
 
 impl Edge {
-    pub(crate) async fn register(&self, request: &Request, flow: &Flow) -> Response {
-        match self.read_register(request, flow) {
+    pub(crate) async fn register(
+        &self,
+        request: &Request,
+        flow: &Flow,
+        authenticated: Option<Aor>,
+    ) -> Response {
+        match self.read_register(request, flow, authenticated) {
             Ok(register) => {
                 let Some(services) = self.services.get() else {
                     return self.reply(request, 503);
@@ -66,7 +71,12 @@ impl Edge {
     }
 
     /// Reads a REGISTER into the typed request, or the status to refuse it.
-    fn read_register(&self, request: &Request, flow: &Flow) -> Result<RegisterRequest, u16> {
+    fn read_register(
+        &self,
+        request: &Request,
+        flow: &Flow,
+        authenticated: Option<Aor>,
+    ) -> Result<RegisterRequest, u16> {
         let to = request.headers.to_addr().map_err(|_| 400u16)?;
         // §10.3 step 5: the To header must be a valid AOR (a SIP or SIPS
         // URI); a tel: AOR cannot be registered (RFC 4475 unksm2).
@@ -104,6 +114,7 @@ impl Edge {
             call_id: request.headers.call_id().map_err(|_| 400u16)?.to_string(),
             cseq: cseq.seq,
             flow: flow.token.clone(),
+            authenticated,
         })
     }
 }

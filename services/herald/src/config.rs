@@ -38,6 +38,31 @@ pub(crate) enum Role {
     Presence,
     /// One messaging shard (--shard-id of --messaging-shards), state in --redis.
     Messaging,
+    /// Digest credentials: in Redis with --redis, else in the --credentials file.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserAction {
+    /// Sets the password of an AOR (alice@example.com) for --realm (default:
+    /// the AOR's domain); only its HA1 hashes are stored.
+    Add {
+        aor: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
+        /// The password (visible to other local users in the process list:
+        /// prefer --password-stdin).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Deletes every credential of an AOR.
+    Del { aor: String },
+    /// Lists AORs with credentials, one `aor realm` line per credential.
+    List,
 }
 
 /// Options as given on the command line or in the environment; `None`
@@ -182,6 +207,38 @@ pub(crate) struct Options {
     /// Log filter (tracing syntax), e.g. info or herald=debug,edge=debug.
     #[arg(long, env = "HERALD_LOG", global = true)]
     pub(crate) log: Option<String>,
+    /// Digest realm; when set, REGISTER, PUBLISH, SUBSCRIBE and MESSAGE must
+    /// authenticate (RFC 3261 §22, MD5 and SHA-256).
+    #[arg(long, env = "HERALD_REALM", global = true)]
+    pub(crate) realm: Option<String>,
+    /// Secret signing nonces, the same on every edge so a nonce from one is
+    /// good on all. Default: random per process (nonces then do not survive
+    /// a restart or move between edges).
+    #[arg(
+        long,
+        env = "HERALD_NONCE_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) nonce_secret: Option<String>,
+    /// Seconds a nonce is good for; older ones are challenged again with stale=true.
+    #[arg(long, env = "HERALD_NONCE_LIFETIME", global = true)]
+    pub(crate) nonce_lifetime: Option<u64>,
+    /// Failed digest answers from one address (or for one user from it)
+    /// within --auth-failure-window before it is refused for --auth-backoff.
+    #[arg(long, env = "HERALD_AUTH_MAX_FAILURES", global = true)]
+    pub(crate) auth_max_failures: Option<u32>,
+    /// Seconds failed answers are counted over.
+    #[arg(long, env = "HERALD_AUTH_FAILURE_WINDOW", global = true)]
+    pub(crate) auth_failure_window: Option<u64>,
+    /// Seconds an address past --auth-max-failures is refused (403, Retry-After).
+    #[arg(long, env = "HERALD_AUTH_BACKOFF", global = true)]
+    pub(crate) auth_backoff: Option<u64>,
+    /// TOML file of digest credentials (HA1 hashes) that `herald user` writes
+    /// and `herald all`/`edge` load into their store at start: the way to
+    /// manage users of the in-memory default.
+    #[arg(long, env = "HERALD_CREDENTIALS", global = true)]
+    pub(crate) credentials: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -239,6 +296,13 @@ struct FileConfig {
     notify_queue: Option<usize>,
     server_header: Option<String>,
     log: Option<String>,
+    realm: Option<String>,
+    nonce_secret: Option<String>,
+    nonce_lifetime: Option<u64>,
+    auth_max_failures: Option<u32>,
+    auth_failure_window: Option<u64>,
+    auth_backoff: Option<u64>,
+    credentials: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -281,6 +345,13 @@ pub(crate) struct Config {
     pub(crate) notify_queue: usize,
     pub(crate) server_header: Option<String>,
     pub(crate) log: String,
+    pub(crate) realm: Option<String>,
+    pub(crate) nonce_secret: Option<String>,
+    pub(crate) nonce_lifetime: u64,
+    pub(crate) auth_max_failures: u32,
+    pub(crate) auth_failure_window: u64,
+    pub(crate) auth_backoff: u64,
+    pub(crate) credentials: Option<PathBuf>,
 }
 
 impl Config {
@@ -385,6 +456,19 @@ impl Config {
                 None => Some("Herald".into()),
             },
             log: o.log.or(file.log).unwrap_or_else(|| "info".into()),
+            realm: o.realm.or(file.realm).filter(|r| !r.is_empty()),
+            nonce_secret: o
+                .nonce_secret
+                .or(file.nonce_secret)
+                .filter(|s| !s.is_empty()),
+            nonce_lifetime: o.nonce_lifetime.or(file.nonce_lifetime).unwrap_or(300),
+            auth_max_failures: o.auth_max_failures.or(file.auth_max_failures).unwrap_or(5),
+            auth_failure_window: o
+                .auth_failure_window
+                .or(file.auth_failure_window)
+                .unwrap_or(60),
+            auth_backoff: o.auth_backoff.or(file.auth_backoff).unwrap_or(300),
+            credentials: o.credentials.or(file.credentials),
         };
         config.validate()?;
         Ok(config)
@@ -404,6 +488,17 @@ impl Config {
         anyhow::ensure!(self.max_contacts > 0, "max-contacts must be positive");
         anyhow::ensure!(self.offline_max > 0, "offline-max must be positive");
         anyhow::ensure!(self.notify_queue > 0, "notify-queue must be positive");
+        anyhow::ensure!(self.nonce_lifetime > 0, "nonce-lifetime must be positive");
+        anyhow::ensure!(
+            self.auth_max_failures > 0,
+            "auth-max-failures must be positive"
+        );
+        if let Some(realm) = &self.realm {
+            anyhow::ensure!(
+                !realm.contains(['"', '\\']) && !realm.chars().any(char::is_control),
+                "realm must not contain quotes, backslashes or control characters"
+            );
+        }
         anyhow::ensure!(
             self.publish_min_expires <= self.publish_max_expires,
             "need publish-min-expires <= publish-max-expires"

@@ -4,6 +4,7 @@
 mod config;
 mod health;
 mod roles;
+mod users;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
             Role::Edge => roles::edge(config).await,
             Role::Presence => roles::presence(config).await,
             Role::Messaging => roles::messaging(config).await,
+            Role::User { action } => users::run(config, action).await,
         }
     });
     match result {

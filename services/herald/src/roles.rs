@@ -27,6 +27,7 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
     warn_open(&config);
     let store = store(&config).await?;
     let edge = Edge::new(edge_config(&config, None));
+    require_auth(&config, &edge, Some(store.clone())).await?;
     let messaging =
         MessagingService::new(store.clone(), edge.delivery(), messaging_config(&config)?);
     let mut presence_cfg = presence_config(&config);
@@ -94,6 +95,7 @@ pub(crate) async fn edge(config: Config) -> anyhow::Result<()> {
         )?));
     }
     let edge = Edge::new(edge_config(&config, Some(public)));
+    require_auth(&config, &edge, None).await?;
     let services = Services {
         messaging: Arc::new(ShardedMessaging::new(messaging_map, messaging_shards)),
         presence: Arc::new(ShardedPresence::new(presence_map, presence_shards)),
@@ -254,7 +256,57 @@ fn warn_open(config: &Config) {
     if config.domains.is_empty() {
         tracing::warn!("serving every SIP domain asked for (open default); restrict with --domain");
     }
-    tracing::warn!("no authentication configured: anyone may register and send as anyone");
+    if config.realm.is_none() {
+        tracing::warn!(
+            "NO AUTHENTICATION: anyone may register, publish and send as anyone; \
+             set --realm and add users with `herald user add` before facing a network"
+        );
+    }
+}
+
+/// With --realm, the edge requires digest authentication against the
+/// credentials in `store` (the edge role, which has no store of its own,
+/// reads Redis with --redis, else memory filled from --credentials).
+async fn require_auth(
+    config: &Config,
+    edge: &Edge,
+    store: Option<Arc<dyn Store>>,
+) -> anyhow::Result<()> {
+    let Some(realm) = &config.realm else {
+        return Ok(());
+    };
+    let store = match store {
+        Some(s) => s,
+        None => self::store(config).await?,
+    };
+    match &config.credentials {
+        Some(path) => crate::users::load_and_watch(store.clone(), path.clone()).await?,
+        None if config.redis.is_none() => {
+            tracing::warn!("--realm without --redis or --credentials: no user can authenticate")
+        }
+        None => {}
+    }
+    let nonce_secret = match &config.nonce_secret {
+        Some(secret) => Some(secret.as_bytes().to_vec()),
+        None => {
+            tracing::warn!(
+                "no --nonce-secret: nonces are signed with a random key of this process, \
+                 so they are not accepted by other edges nor after a restart"
+            );
+            None
+        }
+    };
+    let auth_config = auth::AuthConfig {
+        nonce_secret,
+        nonce_lifetime: Duration::from_secs(config.nonce_lifetime),
+        max_failures: config.auth_max_failures,
+        failure_window: Duration::from_secs(config.auth_failure_window),
+        backoff: Duration::from_secs(config.auth_backoff),
+        ..auth::AuthConfig::new(realm.clone())
+    };
+    edge.require_auth(Arc::new(auth::Authenticator::new(auth_config, store)));
+    tracing::info!(%realm, "digest authentication required");
+    Ok(())
 }
 
 fn edge_config(config: &Config, public_grpc: Option<String>) -> EdgeConfig {

@@ -215,6 +215,7 @@ mod tests {
             call_id: call_id.into(),
             cseq,
             flow: FlowToken("udp:1".into()),
+            authenticated: None,
         }
     }
 

@@ -339,10 +339,30 @@ impl PresenceService {
 #[async_trait]
 impl Presence for PresenceService {
     async fn publish(&self, request: PublishRequest) -> Result<PublishOk, PresenceError> {
+        // The edge refuses this already; checked again here so no edge
+        // (an older one, say) can publish for another user's presentity.
+        if request
+            .authenticated
+            .as_ref()
+            .is_some_and(|a| a != &request.presentity)
+        {
+            return Err(PresenceError::Forbidden(
+                "publishing for another presentity".into(),
+            ));
+        }
         publication::publish(&self.inner, request, UnixTime::now()).await
     }
 
     async fn subscribe(&self, request: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
+        if request
+            .authenticated
+            .as_ref()
+            .is_some_and(|a| a != &request.watcher)
+        {
+            return Err(PresenceError::Forbidden(
+                "subscribing as another watcher".into(),
+            ));
+        }
         subscription::subscribe(&self.inner, request, UnixTime::now()).await
     }
 

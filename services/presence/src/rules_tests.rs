@@ -182,6 +182,7 @@ fn publish(body: &str) -> PublishRequest {
         body: Bytes::from(body.to_string()),
         flow: FlowToken("udp/a".into()),
         connection: false,
+        authenticated: None,
     }
 }
 

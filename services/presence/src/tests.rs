@@ -79,6 +79,7 @@ fn publish(body: Bytes, if_match: Option<&api::ETag>, expires: Option<u32>) -> P
         body,
         flow: FlowToken("udp/a".into()),
         connection: false,
+        authenticated: None,
     }
 }
 
@@ -104,6 +105,7 @@ pub(crate) fn subscribe(call_id: &str) -> SubscribeRequest {
         connection: false,
         content_type: None,
         body: Bytes::new(),
+        authenticated: None,
     }
 }
 
@@ -318,4 +320,36 @@ async fn state_and_cseq_survive_a_restart_through_the_store() {
     assert!(notify.cseq > 2, "CSeq {} after the restart", notify.cseq);
     let body = String::from_utf8_lossy(&notify.body);
     assert!(body.contains("after"), "{body} {:?}", notify.headers);
+}
+
+#[tokio::test]
+async fn the_authenticated_identity_must_be_the_publisher_and_the_watcher() {
+    let (svc, _, mut rx) = service(Duration::ZERO);
+    let bob: sip::Aor = "sip:bob@example.com".parse().unwrap();
+    let alice: sip::Aor = "sip:alice@example.com".parse().unwrap();
+
+    // Bob, authenticated, publishing for Alice: refused, nothing stored.
+    let mut forged = publish(pidf("open", "forged"), None, Some(600));
+    forged.authenticated = Some(bob.clone());
+    assert!(matches!(
+        svc.publish(forged).await,
+        Err(PresenceError::Forbidden(_))
+    ));
+    let mut own = publish(pidf("open", "mine"), None, Some(600));
+    own.authenticated = Some(alice.clone());
+    assert!(svc.publish(own).await.is_ok());
+
+    // Alice, authenticated, subscribing with Bob as the watcher: refused.
+    let mut as_bob = subscribe("c-auth");
+    as_bob.authenticated = Some(alice);
+    assert!(matches!(
+        svc.subscribe(as_bob).await,
+        Err(PresenceError::Forbidden(_))
+    ));
+    let mut own = subscribe("c-auth-2");
+    own.authenticated = Some(bob);
+    svc.subscribe(own).await.unwrap();
+    let first = next(&mut rx).await;
+    let body = String::from_utf8_lossy(&first.body).to_string();
+    assert!(body.contains("mine") && !body.contains("forged"), "{body}");
 }

@@ -251,6 +251,7 @@ async fn register_answers_and_every_registrar_error_arrive_unchanged() {
             call_id: format!("reg{i}@pc"),
             cseq: i as u32,
             flow: FlowToken("udp:192.0.2.1:5060".into()),
+            authenticated: None,
         };
         cluster.messaging.register.answer(answer.clone());
         let got = client.register(request.clone()).await;
@@ -291,6 +292,7 @@ async fn message_outcomes_and_every_messaging_error_arrive_unchanged() {
             body: Bytes::from(vec![b'x'; i * 100]),
             max_forwards: 69,
             vias: vec!["SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1".into()],
+            authenticated: None,
         };
         cluster.messaging.message.answer(answer.clone());
         assert_eq!(client.message(message.clone()).await, answer);
@@ -343,6 +345,7 @@ async fn publish_answers_and_every_presence_error_arrive_unchanged() {
             body: Bytes::from_static(b"<presence xmlns=\"urn:ietf:params:xml:ns:pidf\"/>"),
             flow: FlowToken("tls:4".into()),
             connection: i & 1 == 0,
+            authenticated: Some("sip:alice@example.com".parse().unwrap()),
         };
         cluster.presence.publish.answer(answer.clone());
         assert_eq!(client.publish(request.clone()).await, answer);
@@ -372,6 +375,7 @@ fn subscribe_request(i: u32) -> SubscribeRequest {
         connection: true,
         content_type: (i & 1 == 0).then(|| "application/resource-lists+xml".to_owned()),
         body: Bytes::from(format!("<resource-lists n=\"{i}\"/>")),
+        authenticated: None,
     }
 }
 
@@ -499,6 +503,7 @@ async fn a_shard_that_is_down_answers_unavailable_within_the_deadline() {
             call_id: "c".into(),
             cseq: 1,
             flow: FlowToken("udp:x".into()),
+            authenticated: None,
         })
         .await;
     assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
@@ -647,6 +652,7 @@ async fn malformed_requests_get_error_answers() {
             body: Bytes::new(),
             flow: FlowToken("tcp:1".into()),
             connection: true,
+            authenticated: None,
         })
         .await;
     assert_eq!(

@@ -5,8 +5,8 @@
 use sip::Aor;
 
 use crate::{
-    slot_of, Binding, FlowToken, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
-    SubscriptionRecord, UnixTime, SLOTS,
+    slot_of, Binding, Credential, FlowToken, MessageId, PublicationRecord, Store, StoreError,
+    StoredMessage, SubscriptionRecord, UnixTime, SLOTS,
 };
 
 fn aor(s: &str) -> Aor {
@@ -47,6 +47,52 @@ pub async fn run_all(store: &dyn Store) {
     queue_limit_and_expiry(store).await;
     presence_records(store).await;
     presentities_by_slot(store).await;
+    credentials_per_realm(store).await;
+}
+
+fn credential(realm: &str, ha1: &str) -> Credential {
+    Credential {
+        realm: realm.into(),
+        username: "cred".into(),
+        ha1_md5: ha1.into(),
+        ha1_sha256: format!("{ha1}{ha1}"),
+    }
+}
+
+async fn credentials_per_realm(store: &dyn Store) {
+    let a = aor("sip:cred@example.com");
+    let b = aor("sip:cred2@example.com");
+    assert!(store.credentials(&a).await.unwrap().is_empty());
+    assert!(!store.delete_credentials(&a).await.unwrap());
+    store
+        .put_credential(&a, credential("r2", "bb"))
+        .await
+        .unwrap();
+    store
+        .put_credential(&a, credential("r1", "aa"))
+        .await
+        .unwrap();
+    // A second put for a realm replaces that realm's credential only.
+    store
+        .put_credential(&a, credential("r1", "cc"))
+        .await
+        .unwrap();
+    store
+        .put_credential(&b, credential("r1", "dd"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.credentials(&a).await.unwrap(),
+        vec![credential("r1", "cc"), credential("r2", "bb")]
+    );
+    let users = store.credential_users().await.unwrap();
+    assert!(users.contains(&a) && users.contains(&b), "{users:?}");
+    assert!(users.windows(2).all(|w| w[0] < w[1]), "sorted: {users:?}");
+    assert!(store.delete_credentials(&a).await.unwrap());
+    assert!(store.credentials(&a).await.unwrap().is_empty());
+    assert!(!store.credential_users().await.unwrap().contains(&a));
+    assert_eq!(store.credentials(&b).await.unwrap().len(), 1);
+    assert!(store.delete_credentials(&b).await.unwrap());
 }
 
 /// The slot function is part of the cluster's contract (edges, shards and

@@ -21,7 +21,8 @@ mod slot;
 
 pub use memory::MemoryStore;
 pub use model::{
-    Binding, FlowToken, MessageId, PublicationRecord, StoredMessage, SubscriptionRecord, UnixTime,
+    Binding, Credential, FlowToken, MessageId, PublicationRecord, StoredMessage,
+    SubscriptionRecord, UnixTime,
 };
 pub use redis::{RedisConfig, RedisStore, RedisTarget};
 pub use slot::{all_slots, slot_of, SLOTS};
@@ -132,6 +133,19 @@ pub trait Store: Send + Sync + 'static {
     /// include a presentity whose state was just emptied (the caller then
     /// finds nothing to restore), never omits one that has state.
     async fn presentities_in_slots(&self, slots: &[u16]) -> Result<Vec<Aor>, StoreError>;
+
+    /// Writes the digest credentials of `aor` for `credential.realm`,
+    /// replacing those of that realm (other realms are kept).
+    async fn put_credential(&self, aor: &Aor, credential: Credential) -> Result<(), StoreError>;
+
+    /// The digest credentials of `aor`, one per realm, ordered by realm.
+    async fn credentials(&self, aor: &Aor) -> Result<Vec<Credential>, StoreError>;
+
+    /// Deletes every credential of `aor`; `false` if it had none.
+    async fn delete_credentials(&self, aor: &Aor) -> Result<bool, StoreError>;
+
+    /// Every AOR with credentials, sorted.
+    async fn credential_users(&self) -> Result<Vec<Aor>, StoreError>;
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use sip::Aor;
 
 use crate::{
-    slot_of, Binding, BindingSet, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
-    SubscriptionRecord, UnixTime,
+    slot_of, Binding, BindingSet, Credential, MessageId, PublicationRecord, Store, StoreError,
+    StoredMessage, SubscriptionRecord, UnixTime,
 };
 
 #[derive(Default)]
@@ -18,6 +18,8 @@ struct Inner {
     bindings: HashMap<Aor, (u64, Vec<Binding>)>,
     queues: HashMap<Aor, Vec<StoredMessage>>,
     presence: HashMap<Aor, PresenceRecords>,
+    /// Digest credentials by AOR, then realm.
+    credentials: BTreeMap<Aor, BTreeMap<String, Credential>>,
     next_message_id: u64,
     /// Versions come from one counter so a deleted-then-recreated set never
     /// repeats a version a reader may still hold.
@@ -234,5 +236,31 @@ impl Store for MemoryStore {
             .filter(|aor| wanted.contains(&slot_of(aor)))
             .cloned()
             .collect())
+    }
+
+    async fn put_credential(&self, aor: &Aor, credential: Credential) -> Result<(), StoreError> {
+        self.lock()
+            .credentials
+            .entry(aor.clone())
+            .or_default()
+            .insert(credential.realm.clone(), credential);
+        Ok(())
+    }
+
+    async fn credentials(&self, aor: &Aor) -> Result<Vec<Credential>, StoreError> {
+        Ok(self
+            .lock()
+            .credentials
+            .get(aor)
+            .map(|by_realm| by_realm.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn delete_credentials(&self, aor: &Aor) -> Result<bool, StoreError> {
+        Ok(self.lock().credentials.remove(aor).is_some())
+    }
+
+    async fn credential_users(&self) -> Result<Vec<Aor>, StoreError> {
+        Ok(self.lock().credentials.keys().cloned().collect())
     }
 }

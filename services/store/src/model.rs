@@ -146,6 +146,18 @@ pub struct SubscriptionRecord {
     pub watched: Vec<String>,
 }
 
+/// Digest credentials of one user in one realm (RFC 3261 §22.4, RFC 8760,
+/// RFC 7616 §3.4.2): the HA1 hashes `H(username ":" realm ":" password)`,
+/// one per algorithm, lower-case hex. The password itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    pub realm: String,
+    /// The digest `username` the client sends (the AOR's user part).
+    pub username: String,
+    pub ha1_md5: String,
+    pub ha1_sha256: String,
+}
+
 /// Bodies are text almost always (PIDF, text/plain): as a JSON string they
 /// cost their length, where a JSON array of numbers costs three to four
 /// times it. A body that is not UTF-8 is kept as an array of byte values.

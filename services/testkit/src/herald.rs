@@ -42,6 +42,36 @@ impl Herald {
     }
 }
 
+impl Herald {
+    /// Runs `herald <args>` to completion (a command such as `user add`,
+    /// not a server), with `stdin` as its input; at most 30 s.
+    pub fn run(args: &[&str], stdin: Option<&str>) -> Result<std::process::Output> {
+        let bin = herald_bin()?;
+        let mut child = Command::new(&bin)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("spawning {}", bin.display()))?;
+        if let Some(mut input) = child.stdin.take() {
+            if let Some(text) = stdin {
+                input.write_all(text.as_bytes())?;
+            }
+        }
+        let deadline = Instant::now() + READY_DEADLINE;
+        while child.try_wait()?.is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                bail!("herald {args:?} did not finish within {READY_DEADLINE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(child.wait_with_output()?)
+    }
+}
+
 /// A running herald. Killed on drop; when the test is failing, its last
 /// output lines are printed (the test harness shows them with the failure)
 /// and the whole log stays in `log_path()`.

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod cluster;
+pub mod digest;
 mod herald;
 pub mod presence;
 mod redis;
@@ -39,6 +40,7 @@ mod ua;
 mod wait;
 
 pub use cluster::{ClusterSpec, Redis, RedisKind, TestCluster};
+pub use digest::{authorization, challenges, DigestChallenge};
 pub use herald::{Herald, HeraldProcess};
 pub use redis::{RedisCluster, RedisServer};
 pub use sipp::{sipp_path, Sipp, SippOutcome, SippProcess};

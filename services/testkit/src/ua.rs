@@ -434,7 +434,7 @@ impl<T: Transport> Ua<T> {
         self.absorbed
     }
 
-    fn next_cseq(&mut self) -> u32 {
+    pub(crate) fn next_cseq(&mut self) -> u32 {
         self.cseq += 1;
         self.cseq
     }

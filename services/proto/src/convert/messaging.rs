@@ -75,6 +75,7 @@ impl From<RegisterRequest> for pb::RegisterRequest {
             call_id: r.call_id,
             cseq: r.cseq,
             flow: Some(r.flow.into()),
+            authenticated: r.authenticated.map(aor_string),
         }
     }
 }
@@ -89,6 +90,10 @@ impl TryFrom<pb::RegisterRequest> for RegisterRequest {
             call_id: r.call_id,
             cseq: r.cseq,
             flow: flow("RegisterRequest.flow", r.flow)?,
+            authenticated: r
+                .authenticated
+                .map(|a| aor("RegisterRequest.authenticated", a))
+                .transpose()?,
         })
     }
 }
@@ -203,6 +208,7 @@ impl From<PageMessage> for pb::PageMessage {
             body: m.body,
             max_forwards: u32::from(m.max_forwards),
             vias: m.vias,
+            authenticated: m.authenticated.map(aor_string),
         }
     }
 }
@@ -221,6 +227,10 @@ impl TryFrom<pb::PageMessage> for PageMessage {
             body: m.body,
             max_forwards: narrow("PageMessage.max_forwards", m.max_forwards)?,
             vias: m.vias,
+            authenticated: m
+                .authenticated
+                .map(|a| aor("PageMessage.authenticated", a))
+                .transpose()?,
         })
     }
 }
@@ -375,6 +385,7 @@ mod tests {
                     call_id: "a84b4c76e66710@pc33".into(),
                     cseq: 314_159,
                     flow: FlowToken("udp:192.0.2.4:5060".into()),
+                    authenticated: None,
                 });
             }
         }
@@ -445,6 +456,7 @@ mod tests {
                 "SIP/2.0/TCP p.example.com;branch=z9hG4bK1".into(),
                 "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK2;rport=5060".into(),
             ],
+            authenticated: Some("sip:alice@example.com".parse().unwrap()),
         }
     }
 
@@ -500,6 +512,7 @@ mod tests {
             call_id: "c".into(),
             cseq: 1,
             flow: FlowToken("f".into()),
+            authenticated: None,
         });
         let good = r.clone();
         r.flow = None;

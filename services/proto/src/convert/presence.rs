@@ -21,6 +21,7 @@ impl From<PublishRequest> for pb::PublishRequest {
             body: r.body,
             flow: Some(r.flow.into()),
             connection: r.connection,
+            authenticated: r.authenticated.map(aor_string),
         }
     }
 }
@@ -37,6 +38,10 @@ impl TryFrom<pb::PublishRequest> for PublishRequest {
             body: r.body,
             flow: flow("PublishRequest.flow", r.flow)?,
             connection: r.connection,
+            authenticated: r
+                .authenticated
+                .map(|a| aor("PublishRequest.authenticated", a))
+                .transpose()?,
         })
     }
 }
@@ -103,6 +108,7 @@ impl From<SubscribeRequest> for pb::SubscribeRequest {
             connection: r.connection,
             content_type: r.content_type,
             body: r.body,
+            authenticated: r.authenticated.map(aor_string),
         }
     }
 }
@@ -122,6 +128,10 @@ impl TryFrom<pb::SubscribeRequest> for SubscribeRequest {
             connection: r.connection,
             content_type: r.content_type,
             body: r.body,
+            authenticated: r
+                .authenticated
+                .map(|a| aor("SubscribeRequest.authenticated", a))
+                .transpose()?,
         })
     }
 }
@@ -314,6 +324,7 @@ mod tests {
             body: Bytes::from_static(b"<?xml version=\"1.0\"?><presence/>"),
             flow: FlowToken("ws:3".into()),
             connection: true,
+            authenticated: Some("sip:alice@example.com".parse().unwrap()),
         }
     }
 
@@ -342,6 +353,7 @@ mod tests {
             connection: true,
             content_type: Some("application/resource-lists+xml".into()),
             body: Bytes::from_static(b"<resource-lists/>"),
+            authenticated: None,
         }
     }
 

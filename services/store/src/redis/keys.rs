@@ -46,6 +46,14 @@ pub(super) fn presentities_in_slot(slot: u16) -> String {
     format!("pres:slot:{{{slot}}}")
 }
 
+/// `cred:{aor}`: hash realm -> JSON credential (HA1s, never a password).
+pub(super) fn credentials(aor: &Aor) -> String {
+    format!("cred:{{{aor}}}")
+}
+
+/// `cred:users`: set of the AORs with credentials (`herald user list`).
+pub(super) const CREDENTIAL_USERS: &str = "cred:users";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +76,7 @@ mod tests {
             last_message_id(&aor),
             publications(&aor),
             subscriptions(&aor),
+            credentials(&aor),
         ];
         for key in &keys {
             assert_eq!(hash_tag(key), "sip:alice@example.com", "{key}");

@@ -31,8 +31,8 @@ use serde::de::DeserializeOwned;
 use sip::Aor;
 
 use crate::{
-    all_slots, slot_of, Binding, BindingSet, MessageId, PublicationRecord, Store, StoreError,
-    StoredMessage, SubscriptionRecord, UnixTime,
+    all_slots, slot_of, Binding, BindingSet, Credential, MessageId, PublicationRecord, Store,
+    StoreError, StoredMessage, SubscriptionRecord, UnixTime,
 };
 
 /// Where the store connects.
@@ -665,6 +665,60 @@ impl Store for RedisStore {
         aors.sort();
         aors.dedup();
         Ok(aors)
+    }
+
+    /// The credential hash first, then the index (another slot on a
+    /// cluster): a crash in between leaves a user the index misses until
+    /// the next `put`, never an index entry hiding a deleted user's HA1.
+    async fn put_credential(&self, aor: &Aor, credential: Credential) -> Result<(), StoreError> {
+        let key = keys::credentials(aor);
+        let encoded = encode(&credential)?;
+        self.bounded(async {
+            let _: i64 = self
+                .query(&Cmd::hset(&key, &credential.realm, encoded))
+                .await?;
+            let _: i64 = self
+                .query(&Cmd::sadd(keys::CREDENTIAL_USERS, aor.as_str()))
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn credentials(&self, aor: &Aor) -> Result<Vec<Credential>, StoreError> {
+        let key = keys::credentials(aor);
+        self.bounded(async {
+            let stored: HashMap<String, Vec<u8>> = self.query(&Cmd::hgetall(&key)).await?;
+            let mut list = stored
+                .values()
+                .map(|bytes| decode::<Credential>(&key, bytes))
+                .collect::<Result<Vec<_>, _>>()?;
+            list.sort_by(|a, b| a.realm.cmp(&b.realm));
+            Ok(list)
+        })
+        .await
+    }
+
+    async fn delete_credentials(&self, aor: &Aor) -> Result<bool, StoreError> {
+        let key = keys::credentials(aor);
+        self.bounded(async {
+            let deleted: i64 = self.query(&Cmd::del(&key)).await?;
+            let _: i64 = self
+                .query(&Cmd::srem(keys::CREDENTIAL_USERS, aor.as_str()))
+                .await?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn credential_users(&self) -> Result<Vec<Aor>, StoreError> {
+        self.bounded(async {
+            let members: Vec<String> = self.query(&Cmd::smembers(keys::CREDENTIAL_USERS)).await?;
+            let mut aors: Vec<Aor> = members.iter().filter_map(|s| s.parse().ok()).collect();
+            aors.sort();
+            Ok(aors)
+        })
+        .await
     }
 }
 
