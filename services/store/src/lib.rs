@@ -14,11 +14,13 @@
 //! Must never: interpret SIP. Records hold strings and numbers only.
 
 pub mod conformance;
+mod documents;
 mod memory;
 mod model;
 mod redis;
 mod slot;
 
+pub use documents::{DocumentBase, StoredDocument};
 pub use memory::MemoryStore;
 pub use model::{
     Binding, FlowToken, MessageId, PublicationRecord, StoredMessage, SubscriptionRecord, UnixTime,
@@ -132,6 +134,26 @@ pub trait Store: Send + Sync + 'static {
     /// include a presentity whose state was just emptied (the caller then
     /// finds nothing to restore), never omits one that has state.
     async fn presentities_in_slots(&self, slots: &[u16]) -> Result<Vec<Aor>, StoreError>;
+
+    // XCAP documents (RFC 4825), keyed by their owner and their path
+    // relative to the XCAP root (e.g. `pres-rules/users/sip:a@b/index`).
+
+    /// The document at `path` of `user`, if any.
+    async fn document(&self, user: &Aor, path: &str) -> Result<Option<StoredDocument>, StoreError>;
+
+    /// Creates or replaces the document at `path` if it is still at `base`
+    /// (else [`StoreError::Conflict`]).
+    async fn put_document(
+        &self,
+        user: &Aor,
+        path: &str,
+        base: DocumentBase<'_>,
+        document: StoredDocument,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the document at `path` if it still has entity tag `etag`
+    /// (else [`StoreError::Conflict`]).
+    async fn delete_document(&self, user: &Aor, path: &str, etag: &str) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use sip::Aor;
 
+use crate::documents::MemoryDocuments;
 use crate::{
-    slot_of, Binding, BindingSet, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
-    SubscriptionRecord, UnixTime,
+    slot_of, Binding, BindingSet, DocumentBase, MessageId, PublicationRecord, Store, StoreError,
+    StoredDocument, StoredMessage, SubscriptionRecord, UnixTime,
 };
 
 #[derive(Default)]
@@ -40,6 +41,7 @@ impl PresenceRecords {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    documents: MemoryDocuments,
 }
 
 impl MemoryStore {
@@ -234,5 +236,24 @@ impl Store for MemoryStore {
             .filter(|aor| wanted.contains(&slot_of(aor)))
             .cloned()
             .collect())
+    }
+
+    async fn document(&self, user: &Aor, path: &str) -> Result<Option<StoredDocument>, StoreError> {
+        Ok(self.documents.get(user, path))
+    }
+
+    async fn put_document(
+        &self,
+        user: &Aor,
+        path: &str,
+        base: DocumentBase<'_>,
+        document: StoredDocument,
+    ) -> Result<(), StoreError> {
+        self.documents.write(user, path, base, Some(document))
+    }
+
+    async fn delete_document(&self, user: &Aor, path: &str, etag: &str) -> Result<(), StoreError> {
+        self.documents
+            .write(user, path, DocumentBase::Etag(etag), None)
     }
 }

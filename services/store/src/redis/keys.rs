@@ -46,6 +46,13 @@ pub(super) fn presentities_in_slot(slot: u16) -> String {
     format!("pres:slot:{{{slot}}}")
 }
 
+/// `xcap:{aor}:doc:<path>`: hash `e` (entity tag), `c` (content) of one
+/// XCAP document of the user `aor`; `path` is relative to the XCAP root.
+/// The tag is the first `{...}`, so braces in `path` do not move the slot.
+pub(super) fn document(aor: &Aor, path: &str) -> String {
+    format!("xcap:{{{aor}}}:doc:{path}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +75,7 @@ mod tests {
             last_message_id(&aor),
             publications(&aor),
             subscriptions(&aor),
+            document(&aor, "pres-rules/users/{x}/index"),
         ];
         for key in &keys {
             assert_eq!(hash_tag(key), "sip:alice@example.com", "{key}");
