@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             Role::Edge => roles::edge(config).await,
             Role::Presence => roles::presence(config).await,
             Role::Messaging => roles::messaging(config).await,
+            Role::Xcap => roles::xcap(config).await,
         }
     });
     match result {
