@@ -53,15 +53,14 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
         presence: Arc::new(presence),
     };
     let server = tokio::spawn(edge::run(edge, listeners, services, shutdown.clone()));
-    let xcap_task = match xcap_listener(&config).await? {
-        Some(listener) => Some(tokio::spawn(serve_xcap(
+    let xcap_task = xcap_listener(&config).await?.map(|listener| {
+        tokio::spawn(serve_xcap(
             &config,
             listener,
             store.clone(),
             shutdown.clone(),
-        ))),
-        None => None,
-    };
+        ))
+    });
     readiness.set(true);
     println!("ready");
     tracing::info!(

@@ -312,8 +312,8 @@ fn insert_child(
         ),
         _ => parent
             .children()
-            .filter(|c| c.is_element())
-            .last()
+            .rev()
+            .find(|c| c.is_element())
             .map(|c| c.range().end),
     };
     if let Some(at) = after {
