@@ -398,3 +398,107 @@ async fn error_documents() {
     let r = x.put(&el, EL_MIME, "text").await;
     assert_eq!(r.etag(), unchanged.etag());
 }
+
+/// Validates `xml` against an XSD of the shared vectors with xmllint
+/// (Debian libxml2-utils); `false` when xmllint is not installed.
+fn xmllint(xsd: &str, xml: &str) -> bool {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let schema = format!(
+        "{}/../../../shared/vectors/xsd/openxcap/{xsd}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let child = Command::new("xmllint")
+        .args(["--noout", "--schema", &schema, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("xmllint not installed: schema check skipped");
+        return false;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(xml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{xsd} rejects:\n{xml}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+#[tokio::test]
+async fn what_herald_produces_meets_the_schemas() {
+    let x = Xcap::new();
+    assert_eq!(
+        x.put(RL_DOC, RL_MIME, SMALL_LIST).await.status,
+        StatusCode::CREATED
+    );
+    // Element and attribute changes keep the document schema-valid.
+    let dave = format!(
+        "{RL_DOC}/~~/{}",
+        sel(r#"resource-lists/list/entry[@uri="sip:dave@example.com"]"#)
+    );
+    let r = x
+        .put(
+            &dave,
+            EL_MIME,
+            r#"<entry uri="sip:dave@example.com"><display-name>D</display-name></entry>"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let nested = format!(
+        "{RL_DOC}/~~/{}",
+        sel(r#"resource-lists/list/list[@name="work"]"#)
+    );
+    assert_eq!(
+        x.put(&nested, EL_MIME, r#"<list name="work"/>"#)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let attr = format!("{RL_DOC}/~~/{}", sel("resource-lists/list/list/@name"));
+    assert_eq!(
+        x.put(&attr, ATT_MIME, "office").await.status,
+        StatusCode::OK
+    );
+    let first = format!(
+        "{RL_DOC}/~~/{}",
+        sel(r#"resource-lists/list/entry[@uri="sip:bob@example.com"]"#)
+    );
+    assert_eq!(x.delete(&first).await.status, StatusCode::OK);
+    let doc = x.get(RL_DOC).await.body;
+    assert!(doc.contains(r#"<list name="office"/>"#), "{doc}");
+    if !xmllint("resource-lists.xsd", &doc) {
+        return;
+    }
+    xmllint(
+        "xcap-caps.xsd",
+        &x.get("/xcap-root/xcap-caps/global/index").await.body,
+    );
+    // Error documents.
+    let deep = format!("{RL_DOC}/~~/{}", sel("resource-lists/list/list/list/entry"));
+    let no_parent = x.put(&deep, EL_MIME, r#"<entry uri="sip:z@x"/>"#).await;
+    xmllint("xcap-error.xsd", &no_parent.body);
+    let dup = x
+        .put(RL_DOC, RL_MIME, r#"<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists"><list name="a"/><list name="a"/></resource-lists>"#)
+        .await;
+    xmllint("xcap-error.xsd", &dup.body);
+    let invalid = x.put(RL_DOC, RL_MIME, "<other/>").await;
+    xmllint("xcap-error.xsd", &invalid.body);
+    // The RFC examples the usage tests store.
+    xmllint(
+        "presence-rules.xsd",
+        &vector("rfc5025-pres-rules-example.xml"),
+    );
+    xmllint(
+        "rls-services.xsd",
+        &vector("rfc4826-rls-services-example.xml"),
+    );
+}
