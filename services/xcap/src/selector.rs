@@ -460,6 +460,25 @@ mod tests {
     }
 
     #[test]
+    fn truncated_and_mutated_selectors_never_panic_and_round_trip() {
+        let seeds = [
+            r#"rl:resource-lists/rl:list[@name="a&amp;b"]/*[12][@x:uri='sip:é@b']/@y:z"#,
+            "a/b[3]/namespace::*",
+        ];
+        for seed in seeds {
+            let cuts = seed.char_indices().map(|(i, _)| i).chain([seed.len()]);
+            for cut in cuts {
+                for mutation in ["", "/", "[", "]", "\"", "@", "*", ":", "1"] {
+                    let input = format!("{}{mutation}{}", &seed[..cut], &seed[cut..]);
+                    if let Ok(parsed) = parse(&input) {
+                        assert_eq!(parse(&parsed.to_string()), Ok(parsed), "{input}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn xmlns_query() {
         assert_eq!(
             parse_xmlns_query("xmlns(p=urn:a)xmlns(q=urn:b)").unwrap(),
