@@ -149,7 +149,15 @@ pub struct XcapState {
     pub store: Arc<dyn Store>,
     pub auth: Arc<dyn XcapAuth>,
     pub observer: Arc<dyn XcapObserver>,
+    /// Writers to one document in this process take turns (striped by
+    /// the document's key), so they do not exhaust each other's
+    /// compare-and-set retries; the store's check still guards against
+    /// other processes.
+    write_locks: Arc<[tokio::sync::Mutex<()>]>,
 }
+
+/// Stripes of [`XcapState`]'s write locks.
+const WRITE_LOCK_STRIPES: usize = 256;
 
 impl XcapState {
     pub fn new(
@@ -163,7 +171,18 @@ impl XcapState {
             store,
             auth,
             observer,
+            write_locks: (0..WRITE_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
+    }
+
+    /// The lock a writer of document `key` holds while it reads, changes
+    /// and writes it.
+    pub(crate) fn write_lock(&self, key: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        &self.write_locks[(hash % WRITE_LOCK_STRIPES as u64) as usize]
     }
 }
 

@@ -388,6 +388,7 @@ impl XcapRequest<'_> {
     ) -> Result<Response, Failure> {
         self.check_content_type(body.is_some())
             .map_err(|e| (e, None))?;
+        let _turn = self.state.write_lock(key).lock().await;
         for _ in 0..WRITE_ATTEMPTS {
             let current = self
                 .state
