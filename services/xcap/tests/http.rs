@@ -479,3 +479,40 @@ async fn a_custom_root() {
     );
     assert_eq!(x.get(RL_DOC).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_element_puts_all_land() {
+    let x = std::sync::Arc::new(with_list().await);
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let x = x.clone();
+        tasks.push(tokio::spawn(async move {
+            let uri = format!(
+                "{RL_DOC}/~~/{}",
+                sel(&format!(
+                    r#"resource-lists/list/entry[@uri="sip:u{i}@example.com"]"#
+                ))
+            );
+            x.put(
+                &uri,
+                EL_MIME,
+                &format!(r#"<entry uri="sip:u{i}@example.com"/>"#),
+            )
+            .await
+            .status
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::CREATED);
+    }
+    let doc = x.get(RL_DOC).await.body;
+    for i in 0..24 {
+        assert!(doc.contains(&format!("sip:u{i}@example.com")), "u{i} lost");
+    }
+    // One change event per write, each from the tag the previous one left.
+    let changes = x.recorder.changes.lock().unwrap().clone();
+    assert_eq!(changes.len(), 25);
+    for pair in changes.windows(2) {
+        assert_eq!(pair[1].previous_etag, pair[0].new_etag);
+    }
+}
