@@ -38,6 +38,8 @@ pub(crate) enum Role {
     Presence,
     /// One messaging shard (--shard-id of --messaging-shards), state in --redis.
     Messaging,
+    /// An XCAP server (RFC 4825) on --xcap-listen, documents in --redis.
+    Xcap,
     /// Digest credentials: in Redis with --redis, else in the --credentials file.
     User {
         #[command(subcommand)]
@@ -114,6 +116,17 @@ pub(crate) struct Options {
     /// intervals is dropped); 0 turns it off.
     #[arg(long, env = "HERALD_WS_PING_INTERVAL", global = true)]
     pub(crate) ws_ping_interval: Option<u64>,
+    /// XCAP (HTTP) listen address of `all` and `xcap`. Default: the first SIP
+    /// address's host on port 8080 when SIP is on 5060 (any free port when
+    /// SIP's is 0); `none` turns XCAP off in `all`.
+    #[arg(long, env = "HERALD_XCAP_LISTEN", global = true)]
+    pub(crate) xcap_listen: Option<String>,
+    /// Path of the XCAP root (RFC 4825 §6.1).
+    #[arg(long, env = "HERALD_XCAP_ROOT", global = true)]
+    pub(crate) xcap_root: Option<String>,
+    /// Largest XCAP document (and request body), bytes; larger ones get 413.
+    #[arg(long, env = "HERALD_XCAP_MAX_DOCUMENT_SIZE", global = true)]
+    pub(crate) xcap_max_document_size: Option<usize>,
     /// HTTP address for /healthz and /readyz (none by default).
     #[arg(long, env = "HERALD_HEALTH_LISTEN", global = true)]
     pub(crate) health_listen: Option<SocketAddr>,
@@ -259,6 +272,9 @@ pub(crate) enum OnClose {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct FileConfig {
+    xcap_listen: Option<String>,
+    xcap_root: Option<String>,
+    xcap_max_document_size: Option<usize>,
     ws_ping_interval: Option<u64>,
     ws_listen: Option<Vec<String>>,
     health_listen: Option<SocketAddr>,
@@ -308,6 +324,10 @@ struct FileConfig {
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    /// `None`: XCAP is off.
+    pub(crate) xcap_listen: Option<SocketAddr>,
+    pub(crate) xcap_root: String,
+    pub(crate) xcap_max_document_size: usize,
     pub(crate) ws_ping_interval: u64,
     pub(crate) ws_listen: Vec<SocketAddr>,
     pub(crate) health_listen: Option<SocketAddr>,
@@ -393,7 +413,28 @@ impl Config {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?,
         };
+        let xcap_listen = match o.xcap_listen.or(file.xcap_listen) {
+            None => match sip_listen.first() {
+                Some(sip) if sip.port() == 5060 => Some(SocketAddr::new(sip.ip(), 8080)),
+                Some(sip) if sip.port() == 0 => Some(SocketAddr::new(sip.ip(), 0)),
+                _ => None,
+            },
+            Some(x) if x.eq_ignore_ascii_case("none") => None,
+            Some(x) => Some(
+                x.parse::<SocketAddr>()
+                    .map_err(|e| anyhow::anyhow!("bad --xcap-listen {x}: {e}"))?,
+            ),
+        };
         let config = Config {
+            xcap_listen,
+            xcap_root: o
+                .xcap_root
+                .or(file.xcap_root)
+                .unwrap_or_else(|| "/xcap-root".into()),
+            xcap_max_document_size: o
+                .xcap_max_document_size
+                .or(file.xcap_max_document_size)
+                .unwrap_or(xcap::DEFAULT_MAX_DOCUMENT_SIZE),
             ws_ping_interval: o.ws_ping_interval.or(file.ws_ping_interval).unwrap_or(30),
             ws_listen,
             health_listen: o.health_listen.or(file.health_listen),
@@ -476,6 +517,14 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.sip_listen.is_empty(), "no SIP listen address");
+        anyhow::ensure!(
+            self.xcap_root.starts_with('/') && !self.xcap_root.ends_with('/'),
+            "xcap-root must start with / and not end with one"
+        );
+        anyhow::ensure!(
+            self.xcap_max_document_size > 0,
+            "xcap-max-document-size must be positive"
+        );
         anyhow::ensure!(
             self.min_expires <= self.default_expires && self.default_expires <= self.max_expires,
             "need min-expires <= default-expires <= max-expires"

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             Role::Presence => roles::presence(config).await,
             Role::Messaging => roles::messaging(config).await,
             Role::User { action } => users::run(config, action).await,
+            Role::Xcap => roles::xcap(config).await,
         }
     });
     match result {

@@ -54,6 +54,14 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
         presence: Arc::new(presence),
     };
     let server = tokio::spawn(edge::run(edge, listeners, services, shutdown.clone()));
+    let xcap_task = xcap_listener(&config).await?.map(|listener| {
+        tokio::spawn(serve_xcap(
+            &config,
+            listener,
+            store.clone(),
+            shutdown.clone(),
+        ))
+    });
     readiness.set(true);
     println!("ready");
     tracing::info!(
@@ -62,9 +70,13 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
         } else {
             "memory"
         },
-        "herald ready (roles: edge, messaging, presence)"
+        xcap = xcap_task.is_some(),
+        "herald ready (roles: edge, messaging, presence, xcap)"
     );
     server.await.context("edge task failed")??;
+    if let Some(task) = xcap_task {
+        task.await.context("XCAP task failed")??;
+    }
     tracing::info!("herald stopped");
     Ok(())
 }
@@ -161,6 +173,62 @@ pub(crate) async fn messaging(config: Config) -> anyhow::Result<()> {
         .serve_with_incoming_shutdown(incoming(grpc), shutdown.cancelled_owned())
         .await?;
     Ok(())
+}
+
+/// An XCAP server (RFC 4825), documents in Redis.
+pub(crate) async fn xcap(config: Config) -> anyhow::Result<()> {
+    let store = cluster_store(&config).await?;
+    let listener = xcap_listener(&config)
+        .await?
+        .context("the xcap role needs --xcap-listen")?;
+    let (shutdown, readiness) = lifecycle(&config).await?;
+    let task = tokio::spawn(serve_xcap(&config, listener, store, shutdown));
+    readiness.set(true);
+    println!("ready");
+    tracing::info!("herald xcap ready");
+    task.await.context("XCAP task failed")??;
+    Ok(())
+}
+
+async fn xcap_listener(config: &Config) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = config.xcap_listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind XCAP {addr}"))?;
+    println!("listening xcap {}", listener.local_addr()?);
+    Ok(Some(listener))
+}
+
+/// Serves XCAP until `shutdown`. Until HTTP Digest is wired in, every
+/// request is trusted to come from the owner of the XUI it names.
+fn serve_xcap(
+    config: &Config,
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
+    let xcap_config = xcap::XcapConfig {
+        root: config.xcap_root.clone(),
+        max_document_size: config.xcap_max_document_size,
+    };
+    tracing::warn!(
+        "XCAP has no authentication configured: anyone may read and change anyone's documents"
+    );
+    let auth = Arc::new(xcap::OpenAuth::new(&xcap_config.root));
+    async move {
+        xcap::run(
+            xcap_config,
+            listener,
+            store,
+            auth,
+            Arc::new(xcap::NoObserver),
+            shutdown,
+        )
+        .await
+        .context("XCAP server failed")
+    }
 }
 
 /// The shutdown token (cancelled on SIGTERM or Ctrl-C, after readiness

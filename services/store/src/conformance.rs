@@ -5,8 +5,8 @@
 use sip::Aor;
 
 use crate::{
-    slot_of, Binding, Credential, FlowToken, MessageId, PublicationRecord, Store, StoreError,
-    StoredMessage, SubscriptionRecord, UnixTime, SLOTS,
+    slot_of, Binding, Credential, DocumentBase, FlowToken, MessageId, PublicationRecord, Store,
+    StoreError, StoredDocument, StoredMessage, SubscriptionRecord, UnixTime, SLOTS,
 };
 
 fn aor(s: &str) -> Aor {
@@ -48,6 +48,7 @@ pub async fn run_all(store: &dyn Store) {
     presence_records(store).await;
     presentities_by_slot(store).await;
     credentials_per_realm(store).await;
+    documents_compare_and_set(store).await;
 }
 
 fn credential(realm: &str, ha1: &str) -> Credential {
@@ -328,4 +329,54 @@ async fn presentities_by_slot(store: &dyn Store) {
         .unwrap()
         .is_empty());
     assert!(store.presentities().await.unwrap().is_empty());
+}
+
+async fn documents_compare_and_set(store: &dyn Store) {
+    let a = aor("sip:doc@example.com");
+    let path = "resource-lists/users/sip:doc@example.com/index";
+    let doc = |etag: &str, content: &str| StoredDocument {
+        etag: etag.into(),
+        content: content.as_bytes().to_vec(),
+    };
+    assert_eq!(store.document(&a, path).await.unwrap(), None);
+    // Replacing a document that is not there is a conflict.
+    assert_eq!(
+        store
+            .put_document(&a, path, DocumentBase::Etag("x"), doc("e1", "<a/>"))
+            .await,
+        Err(StoreError::Conflict(a.clone()))
+    );
+    store
+        .put_document(&a, path, DocumentBase::Absent, doc("e1", "<a/>"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.document(&a, path).await.unwrap(),
+        Some(doc("e1", "<a/>"))
+    );
+    // Creating one that exists, or replacing from a stale tag, conflicts.
+    assert!(store
+        .put_document(&a, path, DocumentBase::Absent, doc("e2", "<b/>"))
+        .await
+        .is_err());
+    assert!(store
+        .put_document(&a, path, DocumentBase::Etag("old"), doc("e2", "<b/>"))
+        .await
+        .is_err());
+    store
+        .put_document(&a, path, DocumentBase::Etag("e1"), doc("e2", "<b/>"))
+        .await
+        .unwrap();
+    // Documents of another path or user are apart.
+    assert_eq!(store.document(&a, "other/doc").await.unwrap(), None);
+    assert_eq!(
+        store
+            .document(&aor("sip:other@example.com"), path)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.delete_document(&a, path, "e1").await.is_err());
+    store.delete_document(&a, path, "e2").await.unwrap();
+    assert_eq!(store.document(&a, path).await.unwrap(), None);
 }

@@ -14,11 +14,13 @@
 //! Must never: interpret SIP. Records hold strings and numbers only.
 
 pub mod conformance;
+mod documents;
 mod memory;
 mod model;
 mod redis;
 mod slot;
 
+pub use documents::{DocumentBase, StoredDocument};
 pub use memory::MemoryStore;
 pub use model::{
     Binding, Credential, FlowToken, MessageId, PublicationRecord, StoredMessage,
@@ -146,6 +148,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every AOR with credentials, sorted.
     async fn credential_users(&self) -> Result<Vec<Aor>, StoreError>;
+    // XCAP documents (RFC 4825), keyed by their owner and their path
+    // relative to the XCAP root (e.g. `pres-rules/users/sip:a@b/index`).
+
+    /// The document at `path` of `user`, if any.
+    async fn document(&self, user: &Aor, path: &str) -> Result<Option<StoredDocument>, StoreError>;
+
+    /// Creates or replaces the document at `path` if it is still at `base`
+    /// (else [`StoreError::Conflict`]).
+    async fn put_document(
+        &self,
+        user: &Aor,
+        path: &str,
+        base: DocumentBase<'_>,
+        document: StoredDocument,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the document at `path` if it still has entity tag `etag`
+    /// (else [`StoreError::Conflict`]).
+    async fn delete_document(&self, user: &Aor, path: &str, etag: &str) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use sip::Aor;
 
+use crate::documents::MemoryDocuments;
 use crate::{
-    slot_of, Binding, BindingSet, Credential, MessageId, PublicationRecord, Store, StoreError,
-    StoredMessage, SubscriptionRecord, UnixTime,
+    slot_of, Binding, BindingSet, Credential, DocumentBase, MessageId, PublicationRecord, Store,
+    StoreError, StoredDocument, StoredMessage, SubscriptionRecord, UnixTime,
 };
 
 #[derive(Default)]
@@ -42,6 +43,7 @@ impl PresenceRecords {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    documents: MemoryDocuments,
 }
 
 impl MemoryStore {
@@ -262,5 +264,24 @@ impl Store for MemoryStore {
 
     async fn credential_users(&self) -> Result<Vec<Aor>, StoreError> {
         Ok(self.lock().credentials.keys().cloned().collect())
+    }
+
+    async fn document(&self, user: &Aor, path: &str) -> Result<Option<StoredDocument>, StoreError> {
+        Ok(self.documents.get(user, path))
+    }
+
+    async fn put_document(
+        &self,
+        user: &Aor,
+        path: &str,
+        base: DocumentBase<'_>,
+        document: StoredDocument,
+    ) -> Result<(), StoreError> {
+        self.documents.write(user, path, base, Some(document))
+    }
+
+    async fn delete_document(&self, user: &Aor, path: &str, etag: &str) -> Result<(), StoreError> {
+        self.documents
+            .write(user, path, DocumentBase::Etag(etag), None)
     }
 }

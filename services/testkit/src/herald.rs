@@ -83,6 +83,8 @@ pub struct HeraldProcess {
     pub tcp: SocketAddr,
     /// Where the gRPC server listens (cluster roles), if any.
     pub grpc: Option<SocketAddr>,
+    /// Where XCAP (HTTP) listens (`all`, `xcap`), if it does.
+    pub xcap: Option<SocketAddr>,
     log_path: PathBuf,
     tail: Arc<Mutex<VecDeque<String>>>,
     /// The test stopped it (kill or SIGTERM): its exit is no news.
@@ -99,7 +101,10 @@ impl HeraldProcess {
 
         // Shards have no SIP sockets; every other role gets one on port 0
         // unless the test names its own (an edge restarted on its port).
-        let shard = matches!(args.first(), Some(&"presence") | Some(&"messaging"));
+        let shard = matches!(
+            args.first(),
+            Some(&"presence") | Some(&"messaging") | Some(&"xcap")
+        );
         let own_sip = args
             .iter()
             .any(|a| *a == "--sip-listen" || a.starts_with("--sip-listen="));
@@ -141,11 +146,12 @@ impl HeraldProcess {
             udp: SocketAddr::from(([0, 0, 0, 0], 0)),
             tcp: SocketAddr::from(([0, 0, 0, 0], 0)),
             grpc: None,
+            xcap: None,
             log_path,
             tail,
             stopped: false,
         };
-        let (udp, tcp, grpc) = match wait_ready(&rx, !shard) {
+        let (udp, tcp, grpc, xcap) = match wait_ready(&rx, !shard) {
             Ok(addrs) => addrs,
             Err(e) => {
                 let status = proc.child.try_wait().ok().flatten();
@@ -159,6 +165,7 @@ impl HeraldProcess {
         proc.udp = udp;
         proc.tcp = tcp;
         proc.grpc = grpc;
+        proc.xcap = xcap;
         Ok(proc)
     }
 
@@ -321,9 +328,14 @@ fn pump(
 fn wait_ready(
     rx: &mpsc::Receiver<String>,
     sip: bool,
-) -> Result<(SocketAddr, SocketAddr, Option<SocketAddr>)> {
+) -> Result<(
+    SocketAddr,
+    SocketAddr,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+)> {
     let deadline = Instant::now() + READY_DEADLINE;
-    let (mut udp, mut tcp, mut grpc) = (None, None, None);
+    let (mut udp, mut tcp, mut grpc, mut xcap) = (None, None, None, None);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = match rx.recv_timeout(left) {
@@ -354,11 +366,17 @@ fn wait_ready(
                     .parse()
                     .with_context(|| format!("bad line {line:?}"))?,
             );
+        } else if let Some(addr) = line.strip_prefix("listening xcap ") {
+            xcap = Some(
+                addr.trim()
+                    .parse()
+                    .with_context(|| format!("bad line {line:?}"))?,
+            );
         } else if line == "ready" {
             let none = SocketAddr::from(([0, 0, 0, 0], 0));
             return match (udp, tcp) {
-                (Some(u), Some(t)) => Ok((u, t, grpc)),
-                _ if !sip => Ok((none, none, grpc)),
+                (Some(u), Some(t)) => Ok((u, t, grpc, xcap)),
+                _ if !sip => Ok((none, none, grpc, xcap)),
                 _ => Err(anyhow!(
                     "`ready` before both listening lines (udp {udp:?}, tcp {tcp:?})"
                 )),

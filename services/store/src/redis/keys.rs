@@ -54,6 +54,13 @@ pub(super) fn credentials(aor: &Aor) -> String {
 /// `cred:users`: set of the AORs with credentials (`herald user list`).
 pub(super) const CREDENTIAL_USERS: &str = "cred:users";
 
+/// `xcap:{aor}:doc:<path>`: hash `e` (entity tag), `c` (content) of one
+/// XCAP document of the user `aor`; `path` is relative to the XCAP root.
+/// The tag is the first `{...}`, so braces in `path` do not move the slot.
+pub(super) fn document(aor: &Aor, path: &str) -> String {
+    format!("xcap:{{{aor}}}:doc:{path}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +84,7 @@ mod tests {
             publications(&aor),
             subscriptions(&aor),
             credentials(&aor),
+            document(&aor, "pres-rules/users/{x}/index"),
         ];
         for key in &keys {
             assert_eq!(hash_tag(key), "sip:alice@example.com", "{key}");

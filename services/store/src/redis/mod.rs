@@ -31,8 +31,9 @@ use serde::de::DeserializeOwned;
 use sip::Aor;
 
 use crate::{
-    all_slots, slot_of, Binding, BindingSet, Credential, MessageId, PublicationRecord, Store,
-    StoreError, StoredMessage, SubscriptionRecord, UnixTime,
+    all_slots, slot_of, Binding, BindingSet, Credential, DocumentBase, MessageId,
+    PublicationRecord, Store, StoreError, StoredDocument, StoredMessage, SubscriptionRecord,
+    UnixTime,
 };
 
 /// Where the store connects.
@@ -719,6 +720,56 @@ impl Store for RedisStore {
             Ok(aors)
         })
         .await
+    }
+
+    async fn document(&self, user: &Aor, path: &str) -> Result<Option<StoredDocument>, StoreError> {
+        let key = keys::document(user, path);
+        self.bounded(async {
+            let (etag, content): (Option<String>, Option<Vec<u8>>) = self
+                .query(::redis::cmd("HMGET").arg(&key).arg("e").arg("c"))
+                .await?;
+            Ok(match (etag, content) {
+                (Some(etag), Some(content)) => Some(StoredDocument { etag, content }),
+                _ => None,
+            })
+        })
+        .await
+    }
+
+    async fn put_document(
+        &self,
+        user: &Aor,
+        path: &str,
+        base: DocumentBase<'_>,
+        document: StoredDocument,
+    ) -> Result<(), StoreError> {
+        let key = keys::document(user, path);
+        let base = match base {
+            DocumentBase::Absent => "",
+            DocumentBase::Etag(etag) => etag,
+        };
+        let args: [&[u8]; 3] = [base.as_bytes(), document.etag.as_bytes(), &document.content];
+        let written: i64 = self
+            .bounded(self.invoke(&scripts::WRITE_DOCUMENT, &[&key], &args))
+            .await?;
+        if written == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(user.clone()))
+        }
+    }
+
+    async fn delete_document(&self, user: &Aor, path: &str, etag: &str) -> Result<(), StoreError> {
+        let key = keys::document(user, path);
+        let args: [&[u8]; 3] = [etag.as_bytes(), b"", b""];
+        let written: i64 = self
+            .bounded(self.invoke(&scripts::WRITE_DOCUMENT, &[&key], &args))
+            .await?;
+        if written == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(user.clone()))
+        }
     }
 }
 

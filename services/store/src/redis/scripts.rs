@@ -164,3 +164,26 @@ return 1
 "#,
     )
 });
+
+/// Compare-and-set of one XCAP document. KEYS[1] `xcap:{aor}:doc:<path>`.
+/// ARGV[1] the entity tag the caller read (empty: the document must not
+/// exist), ARGV[2] the new entity tag (empty: delete), ARGV[3] the content.
+/// Returns 1 when written, 0 when the document changed meanwhile.
+pub(super) static WRITE_DOCUMENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local current = redis.call('HGET', KEYS[1], 'e')
+if ARGV[1] == '' then
+  if current then return 0 end
+elseif current ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'e', ARGV[2], 'c', ARGV[3])
+end
+return 1
+"#,
+    )
+});
