@@ -13,6 +13,7 @@
 mod core;
 mod delivery;
 mod flow;
+mod limits;
 mod message;
 mod presence;
 mod register;
@@ -31,12 +32,18 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use flow::{Flow, FlowTable, Transport};
+pub use limits::{FloodLimits, MessageSizes, BURST_SECONDS, MAX_TRACKED};
 pub use transaction::{ClientSchedule, ClientTimeout, ServerTransactions, Timers, TransactionKey};
 
 /// Edge settings.
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
+    /// Parser limits; `max_message_size` is taken per transport from
+    /// `message_sizes`.
     pub limits: Limits,
+    pub message_sizes: MessageSizes,
+    /// Requests per second and connections per source and user.
+    pub flood: FloodLimits,
     pub timers: Timers,
     /// Domains served; empty serves any domain asked for (the open default).
     pub domains: Vec<String>,
@@ -61,6 +68,8 @@ impl Default for EdgeConfig {
     fn default() -> Self {
         EdgeConfig {
             limits: Limits::default(),
+            message_sizes: MessageSizes::default(),
+            flood: FloodLimits::default(),
             timers: Timers::default(),
             domains: Vec::new(),
             advertised_host: None,
@@ -110,10 +119,13 @@ pub struct Edge {
     own_addrs: Mutex<Vec<SocketAddr>>,
     /// Requests being handled now (drained on shutdown).
     inflight: std::sync::atomic::AtomicUsize,
+    /// Request rates and open connections per source and user.
+    flood: limits::Flood,
 }
 
 impl Edge {
     pub fn new(config: EdgeConfig) -> Arc<Edge> {
+        let flood = limits::Flood::new(&config.flood);
         Arc::new(Edge {
             server_transactions: Mutex::new(ServerTransactions::new(config.timers)),
             flows: FlowTable::with_owner(config.public_grpc.clone()),
@@ -122,6 +134,7 @@ impl Edge {
             services: std::sync::OnceLock::new(),
             own_addrs: Mutex::new(Vec::new()),
             inflight: std::sync::atomic::AtomicUsize::new(0),
+            flood,
         })
     }
 
