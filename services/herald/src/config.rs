@@ -503,3 +503,58 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("herald").chain(args.iter().copied()))?;
+        Config::resolve(cli.options)
+    }
+
+    #[test]
+    fn limits_come_from_file_environment_and_flags() -> anyhow::Result<()> {
+        let path = std::env::temp_dir().join(format!("herald-limits-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "max_message_size = 8000\n\
+             max_body_size = 6000\n\
+             max_udp_message_size = 1500\n\
+             max_connections_per_ip = 9\n\
+             max_requests_per_ip = 11\n\
+             max_requests_per_user = 12\n\
+             max_subscriptions_per_watcher = 13\n",
+        )?;
+        // The only test here that sets the environment.
+        std::env::set_var("HERALD_MAX_WS_MESSAGE_SIZE", "4000");
+        let file = path.to_string_lossy().to_string();
+        let c = resolve(&["--config", &file, "--max-requests-per-user", "5"]);
+        std::env::remove_var("HERALD_MAX_WS_MESSAGE_SIZE");
+        let _ = std::fs::remove_file(&path);
+        let c = c?;
+        assert_eq!(c.max_udp_message_size, 1500);
+        // Unset per-transport sizes follow --max-message-size.
+        assert_eq!(c.max_tcp_message_size, 8000);
+        assert_eq!(c.max_ws_message_size, 4000);
+        assert_eq!(c.max_connections_per_ip, 9);
+        assert_eq!(c.max_requests_per_ip, 11);
+        assert_eq!(c.max_requests_per_user, 5);
+        assert_eq!(c.max_subscriptions_per_watcher, 13);
+        Ok(())
+    }
+
+    #[test]
+    fn limit_defaults_are_on_and_checked() -> anyhow::Result<()> {
+        let c = resolve(&[])?;
+        let flood = edge::FloodLimits::default();
+        assert_eq!(c.max_requests_per_ip, flood.requests_per_ip);
+        assert_eq!(c.max_requests_per_user, flood.requests_per_user);
+        assert_eq!(c.max_connections_per_ip, flood.connections_per_ip);
+        assert!(c.max_requests_per_ip > 0 && c.max_connections_per_ip > 0);
+        assert_eq!(c.max_udp_message_size, 65_535);
+        assert!(resolve(&["--max-tcp-message-size", "100"]).is_err());
+        assert!(resolve(&["--max-subscriptions-per-watcher", "0"]).is_err());
+        Ok(())
+    }
+}
