@@ -3,9 +3,9 @@
 //!
 //! Memory stays bounded whatever the sources claim to be: a UDP flood with
 //! spoofed source addresses creates at most [`MAX_TRACKED`] buckets per
-//! table; past that, untracked sources share one bucket (docs/decisions,
-//! "limits"). Connection counts need no cap of their own: an entry exists
-//! only while a connection from that address is open.
+//! table; past that, untracked sources share one bucket
+//! (docs/decisions/0008-limits.md). Connection counts need no cap of their
+//! own: an entry exists only while a connection from that address is open.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -18,7 +18,8 @@ use sip::{Aor, HeaderName, Request, Response};
 use crate::flow::{Flow, Transport};
 use crate::Edge;
 
-/// Buckets one table keeps at most (about 100 bytes each with the key).
+/// Buckets one table keeps at most (about 65 bytes each keyed by address,
+/// 150 by user).
 pub const MAX_TRACKED: usize = 100_000;
 
 /// A bucket holds this many seconds of its rate: a client may send a
