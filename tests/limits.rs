@@ -74,8 +74,13 @@ fn raw_options(stream: &TcpStream, user: &str) -> Vec<u8> {
 fn options_over(stream: &mut TcpStream, user: &str) -> Result<String> {
     stream.write_all(&raw_options(stream, user))?;
     let mut buf = vec![0u8; 4096];
-    let n = stream.read(&mut buf).context("reading the OPTIONS answer")?;
-    ensure!(n > 0, "the server closed the connection instead of answering");
+    let n = stream
+        .read(&mut buf)
+        .context("reading the OPTIONS answer")?;
+    ensure!(
+        n > 0,
+        "the server closed the connection instead of answering"
+    );
     let text = String::from_utf8_lossy(&buf[..n]);
     Ok(text.lines().next().unwrap_or_default().to_string())
 }
@@ -105,9 +110,15 @@ fn a_udp_flood_from_one_address_is_limited_while_another_client_keeps_working() 
     let answers = drain_responses(&mut flooder, QUIET);
     let ok = answers.iter().filter(|r| r.status == 200).count();
     let refused: Vec<&Response> = answers.iter().filter(|r| r.status == 503).collect();
-    ensure!(!refused.is_empty(), "no 503 in {} answers to {FLOOD} OPTIONS", answers.len());
     ensure!(
-        refused.iter().all(|r| retry_after(r).is_some_and(|s| s >= 1)),
+        !refused.is_empty(),
+        "no 503 in {} answers to {FLOOD} OPTIONS",
+        answers.len()
+    );
+    ensure!(
+        refused
+            .iter()
+            .all(|r| retry_after(r).is_some_and(|s| s >= 1)),
         "every 503 carries Retry-After (RFC 3261 §21.5.4)"
     );
     ensure!(
@@ -124,18 +135,29 @@ fn a_udp_flood_from_one_address_is_limited_while_another_client_keeps_working() 
 
     // Meanwhile a client on another address is served as usual.
     let r = alice.register(600)?;
-    ensure!(r.status == 200, "REGISTER from 127.0.0.2: {} {}", r.status, r.reason);
+    ensure!(
+        r.status == 200,
+        "REGISTER from 127.0.0.2: {} {}",
+        r.status,
+        r.reason
+    );
     let r = alice.options()?;
-    ensure!(r.status == 200, "OPTIONS from 127.0.0.2: {} {}", r.status, r.reason);
+    ensure!(
+        r.status == 200,
+        "OPTIONS from 127.0.0.2: {} {}",
+        r.status,
+        r.reason
+    );
 
     // Once the flood stops the flooder's bucket refills.
     eventually(secs(10), "the flooder served again", || {
         let r = flooder.options_request();
         flooder.send(&r)?;
         Ok(flooder
-            .try_next_where(QUIET, |m| {
-                matches!(&m.message, Message::Response(r) if r.status == 200)
-            })?
+            .try_next_where(
+                QUIET,
+                |m| matches!(&m.message, Message::Response(r) if r.status == 200),
+            )?
             .map(|_| ()))
     })?;
     Ok(())
@@ -143,12 +165,7 @@ fn a_udp_flood_from_one_address_is_limited_while_another_client_keeps_working() 
 
 #[test]
 fn a_flood_over_tcp_is_answered_503_never_dropped() -> Result<()> {
-    let herald = Herald::start(&[
-        "--max-requests-per-ip",
-        "5",
-        "--max-requests-per-user",
-        "0",
-    ])?;
+    let herald = Herald::start(&["--max-requests-per-ip", "5", "--max-requests-per-user", "0"])?;
     let mut ua = herald.tcp_ua("mallory")?;
     const FLOOD: usize = 80;
     for _ in 0..FLOOD {
@@ -180,12 +197,7 @@ fn a_flood_over_tcp_is_answered_503_never_dropped() -> Result<()> {
 
 #[test]
 fn one_user_is_limited_while_another_user_from_the_same_address_is_not() -> Result<()> {
-    let herald = Herald::start(&[
-        "--max-requests-per-ip",
-        "0",
-        "--max-requests-per-user",
-        "5",
-    ])?;
+    let herald = Herald::start(&["--max-requests-per-ip", "0", "--max-requests-per-user", "5"])?;
     let mut mallory = herald.udp_ua("mallory")?;
     let mut alice = herald.udp_ua("alice")?;
     for _ in 0..100 {
@@ -198,7 +210,12 @@ fn one_user_is_limited_while_another_user_from_the_same_address_is_not() -> Resu
         "no 503 for a user over --max-requests-per-user"
     );
     let r = alice.options()?;
-    ensure!(r.status == 200, "another user, same address: {} {}", r.status, r.reason);
+    ensure!(
+        r.status == 200,
+        "another user, same address: {} {}",
+        r.status,
+        r.reason
+    );
     Ok(())
 }
 
@@ -213,8 +230,14 @@ fn connections_per_address_are_limited_while_open() -> Result<()> {
     ])?;
     let mut first = tcp_from([127, 0, 0, 1], herald.tcp)?;
     let mut second = tcp_from([127, 0, 0, 1], herald.tcp)?;
-    ensure!(options_over(&mut first, "a")?.contains(" 200 "), "first connection served");
-    ensure!(options_over(&mut second, "a")?.contains(" 200 "), "second connection served");
+    ensure!(
+        options_over(&mut first, "a")?.contains(" 200 "),
+        "first connection served"
+    );
+    ensure!(
+        options_over(&mut second, "a")?.contains(" 200 "),
+        "second connection served"
+    );
 
     // A third, over TCP or WebSocket, is closed at once.
     let mut third = tcp_from([127, 0, 0, 1], herald.tcp)?;
@@ -233,7 +256,10 @@ fn connections_per_address_are_limited_while_open() -> Result<()> {
 
     // Another address has its own count.
     let mut other = tcp_from([127, 0, 0, 2], herald.tcp)?;
-    ensure!(options_over(&mut other, "b")?.contains(" 200 "), "127.0.0.2 served");
+    ensure!(
+        options_over(&mut other, "b")?.contains(" 200 "),
+        "127.0.0.2 served"
+    );
 
     // Closing one frees its place.
     drop(first);
@@ -241,7 +267,10 @@ fn connections_per_address_are_limited_while_open() -> Result<()> {
         let mut s = tcp_from([127, 0, 0, 1], herald.tcp)?;
         Ok(options_over(&mut s, "a").ok().map(|_| s))
     })?;
-    ensure!(options_over(&mut again, "a")?.contains(" 200 "), "served again");
+    ensure!(
+        options_over(&mut again, "a")?.contains(" 200 "),
+        "served again"
+    );
     Ok(())
 }
 
@@ -273,7 +302,11 @@ fn message_size_is_limited_per_transport() -> Result<()> {
         let Message::Response(r) = r.message else {
             bail!("not a response")
         };
-        ensure!(r.status == want, "UDP body {body}: want {want}, got {}", r.status);
+        ensure!(
+            r.status == want,
+            "UDP body {body}: want {want}, got {}",
+            r.status
+        );
     }
 
     // TCP: 2500 fits its 3000, 3500 gets 413 and the connection closes.
@@ -290,7 +323,11 @@ fn message_size_is_limited_per_transport() -> Result<()> {
         let Message::Response(r) = r.message else {
             bail!("not a response")
         };
-        ensure!(r.status == want, "TCP body {body}: want {want}, got {}", r.status);
+        ensure!(
+            r.status == want,
+            "TCP body {body}: want {want}, got {}",
+            r.status
+        );
     }
     tcp.expect_closed(secs(5))
         .context("a stream whose framing is lost is closed")?;
@@ -320,26 +357,34 @@ fn message_size_is_limited_per_transport() -> Result<()> {
             "x".repeat(body)
         )
     };
-    let ws_status = |ws: &mut tungstenite::WebSocket<MaybeTlsStream<TcpStream>>,
-                         body: usize|
-     -> Result<u16> {
-        ws.send(tungstenite::Message::text(ws_options(body)))?;
-        loop {
-            match ws.read()? {
-                tungstenite::Message::Text(t) => {
-                    let m = sip::parse(t.as_bytes(), &sip::Limits::default())?;
-                    if let Message::Response(r) = m {
-                        return Ok(r.status);
+    let ws_status =
+        |ws: &mut tungstenite::WebSocket<MaybeTlsStream<TcpStream>>, body: usize| -> Result<u16> {
+            ws.send(tungstenite::Message::text(ws_options(body)))?;
+            loop {
+                match ws.read()? {
+                    tungstenite::Message::Text(t) => {
+                        let m = sip::parse(t.as_bytes(), &sip::Limits::default())?;
+                        if let Message::Response(r) = m {
+                            return Ok(r.status);
+                        }
                     }
+                    tungstenite::Message::Close(_) => bail!("closed"),
+                    _ => continue,
                 }
-                tungstenite::Message::Close(_) => bail!("closed"),
-                _ => continue,
             }
-        }
-    };
-    ensure!(ws_status(&mut ws, 3500)? == 200, "3500 bytes fit the WebSocket limit");
-    ensure!(ws_status(&mut ws, 5000)? == 413, "5000 bytes over the WebSocket limit");
-    ensure!(ws_status(&mut ws, 100)? == 200, "the connection stays open after a 413");
+        };
+    ensure!(
+        ws_status(&mut ws, 3500)? == 200,
+        "3500 bytes fit the WebSocket limit"
+    );
+    ensure!(
+        ws_status(&mut ws, 5000)? == 413,
+        "5000 bytes over the WebSocket limit"
+    );
+    ensure!(
+        ws_status(&mut ws, 100)? == 200,
+        "the connection stays open after a 413"
+    );
     ensure!(
         ws_status(&mut ws, 9000).is_err(),
         "a frame past twice the limit ends the connection"

@@ -23,5 +23,8 @@ fuzz_target!(|data: &[u8]| {
         max_namespace_bindings: usize::MAX,
     };
     let again = PidfDocument::parse(xml.as_bytes(), &unbounded);
-    assert!(again.is_ok(), "composed document does not parse: {again:?}\n{xml}");
+    assert!(
+        again.is_ok(),
+        "composed document does not parse: {again:?}\n{xml}"
+    );
 });

@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
         match sip::frame_stream(buf, &limits) {
             Ok(Frame::Incomplete) | Err(_) => break,
             Ok(Frame::Ping(n)) | Ok(Frame::Skip(n)) | Ok(Frame::Message(n)) => {
-                assert!(n > 0 && n <= buf.len(), "frame of {n} bytes in {}", buf.len());
+                assert!(
+                    n > 0 && n <= buf.len(),
+                    "frame of {n} bytes in {}",
+                    buf.len()
+                );
                 if let Some(message) = buf.get(..n) {
                     let _ = sip::parse(message, &limits);
                 }

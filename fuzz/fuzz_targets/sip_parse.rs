@@ -12,13 +12,19 @@ fuzz_target!(|data: &[u8]| {
         Ok(message) => {
             let bytes = message.to_bytes();
             // What Herald writes it must be able to read back.
-            let again = sip::parse(&bytes, &Limits {
-                max_message_size: usize::MAX,
-                max_head_size: usize::MAX,
-                max_headers: usize::MAX,
-                max_body_size: usize::MAX,
-            });
-            assert!(again.is_ok(), "re-parse of our own output failed: {again:?}");
+            let again = sip::parse(
+                &bytes,
+                &Limits {
+                    max_message_size: usize::MAX,
+                    max_head_size: usize::MAX,
+                    max_headers: usize::MAX,
+                    max_body_size: usize::MAX,
+                },
+            );
+            assert!(
+                again.is_ok(),
+                "re-parse of our own output failed: {again:?}"
+            );
         }
         Err(e) => {
             let _ = sip::error_response(data, &e, &limits);

@@ -21,5 +21,8 @@ fuzz_target!(|data: &[u8]| {
         max_namespace_bindings: usize::MAX,
     };
     let again = WatcherInfo::parse(xml.as_bytes(), &unbounded);
-    assert!(again.is_ok(), "written watcher-info does not parse: {again:?}\n{xml}");
+    assert!(
+        again.is_ok(),
+        "written watcher-info does not parse: {again:?}\n{xml}"
+    );
 });

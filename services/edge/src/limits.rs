@@ -92,7 +92,9 @@ impl MessageSizes {
 pub(crate) enum Verdict {
     Allow,
     /// 503 with Retry-After, in seconds (RFC 3261 §21.5.4).
-    Refuse { retry_after: u32 },
+    Refuse {
+        retry_after: u32,
+    },
     /// Over twice the rate: not even a refusal. Over UDP the source
     /// address may be forged, and answering every packet of a flood would
     /// make Herald a reflector.
@@ -365,7 +367,10 @@ mod tests {
         for _ in 0..10 * BURST_SECONDS {
             assert_eq!(t.check(&key, now), Verdict::Allow);
         }
-        assert!(matches!(t.check(&key, now), Verdict::Refuse { retry_after: 1 }));
+        assert!(matches!(
+            t.check(&key, now),
+            Verdict::Refuse { retry_after: 1 }
+        ));
         // A tenth of a second later one more token has come.
         let later = now + Duration::from_millis(100);
         assert_eq!(t.check(&key, later), Verdict::Allow);
@@ -438,9 +443,7 @@ mod tests {
     fn zero_turns_limits_off() {
         assert!(RateTable::<IpAddr>::new(0, 10).is_none());
         let table = ConnectionTable::new(0);
-        let slots: Vec<_> = (0..1000)
-            .map(|_| table.open(ip("192.0.2.1")))
-            .collect();
+        let slots: Vec<_> = (0..1000).map(|_| table.open(ip("192.0.2.1"))).collect();
         assert!(slots.iter().all(Option::is_some));
     }
 }
