@@ -34,7 +34,7 @@ impl Edge {
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return;
         }
-        match sip::parse(&bytes, &self.config.limits) {
+        match sip::parse(&bytes, &self.sip_limits(flow.transport)) {
             Ok(Message::Request(request)) => self.on_request(request, flow).await,
             Ok(Message::Response(response)) => self.on_response(response),
             Err(e) => {
@@ -49,6 +49,14 @@ impl Edge {
         if request.method == Method::Ack {
             // We send no INVITE final responses that need an ACK matched
             // (INVITE is refused statelessly), so ACKs end here.
+            return;
+        }
+        // Flood limits come before the transaction layer (crate::limits).
+        if let Some(refusal) = self.over_limit(&request, &flow) {
+            if let Some(response) = refusal {
+                let to = response_address(&request.headers, &flow);
+                let _ = flow.send_to(response.to_bytes(), to).await;
+            }
             return;
         }
         let Some(key) = TransactionKey::of(&request) else {
@@ -201,7 +209,8 @@ impl Edge {
     /// Answers bytes that did not parse, when there is enough to answer
     /// to; a response or unanswerable garbage is dropped (RFC 3261 §16.3).
     pub(crate) async fn reject_malformed(&self, bytes: &[u8], error: &CodecError, flow: &Flow) {
-        let Some(mut response) = sip::error_response(bytes, error, &self.config.limits) else {
+        let limits = self.sip_limits(flow.transport);
+        let Some(mut response) = sip::error_response(bytes, error, &limits) else {
             return;
         };
         fix_top_via(&mut response.headers, flow.remote);

@@ -14,6 +14,7 @@ mod auth;
 mod core;
 mod delivery;
 mod flow;
+mod limits;
 mod message;
 mod presence;
 mod register;
@@ -32,12 +33,18 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use flow::{Flow, FlowTable, Transport};
+pub use limits::{FloodLimits, MessageSizes, BURST_SECONDS, MAX_TRACKED};
 pub use transaction::{ClientSchedule, ClientTimeout, ServerTransactions, Timers, TransactionKey};
 
 /// Edge settings.
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
+    /// Parser limits; `max_message_size` is taken per transport from
+    /// `message_sizes`.
     pub limits: Limits,
+    pub message_sizes: MessageSizes,
+    /// Requests per second and connections per source and user.
+    pub flood: FloodLimits,
     pub timers: Timers,
     /// Domains served; empty serves any domain asked for (the open default).
     pub domains: Vec<String>,
@@ -62,6 +69,8 @@ impl Default for EdgeConfig {
     fn default() -> Self {
         EdgeConfig {
             limits: Limits::default(),
+            message_sizes: MessageSizes::default(),
+            flood: FloodLimits::default(),
             timers: Timers::default(),
             domains: Vec::new(),
             advertised_host: None,
@@ -113,10 +122,13 @@ pub struct Edge {
     inflight: std::sync::atomic::AtomicUsize,
     /// Set when a realm is configured: requests must then authenticate.
     authenticator: std::sync::OnceLock<Arc<::auth::Authenticator>>,
+    /// Request rates and open connections per source and user.
+    flood: limits::Flood,
 }
 
 impl Edge {
     pub fn new(config: EdgeConfig) -> Arc<Edge> {
+        let flood = limits::Flood::new(&config.flood);
         Arc::new(Edge {
             server_transactions: Mutex::new(ServerTransactions::new(config.timers)),
             flows: FlowTable::with_owner(config.public_grpc.clone()),
@@ -126,6 +138,7 @@ impl Edge {
             own_addrs: Mutex::new(Vec::new()),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             authenticator: std::sync::OnceLock::new(),
+            flood,
         })
     }
 

@@ -170,6 +170,30 @@ pub(crate) struct Options {
     /// Largest SIP body accepted, bytes (413 above it).
     #[arg(long, env = "HERALD_MAX_BODY_SIZE", global = true)]
     pub(crate) max_body_size: Option<usize>,
+    /// Largest SIP message over UDP, bytes (default: --max-message-size).
+    #[arg(long, env = "HERALD_MAX_UDP_MESSAGE_SIZE", global = true)]
+    pub(crate) max_udp_message_size: Option<usize>,
+    /// Largest SIP message over TCP and TLS, bytes (default: --max-message-size);
+    /// 413 when its head can be read, then the connection is closed.
+    #[arg(long, env = "HERALD_MAX_TCP_MESSAGE_SIZE", global = true)]
+    pub(crate) max_tcp_message_size: Option<usize>,
+    /// Largest SIP message in a WebSocket frame, bytes (default:
+    /// --max-message-size); 413 up to twice this, a closed connection past it.
+    #[arg(long, env = "HERALD_MAX_WS_MESSAGE_SIZE", global = true)]
+    pub(crate) max_ws_message_size: Option<usize>,
+    /// Connections (TCP, TLS, WebSocket together) one IP address may hold
+    /// open; more are closed at once. 0: no limit.
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP", global = true)]
+    pub(crate) max_connections_per_ip: Option<usize>,
+    /// Requests per second from one IP address (an IPv6 /64), bursts of 4 s
+    /// allowed; past it 503 with Retry-After, and over UDP past twice it
+    /// silence. 0: no limit.
+    #[arg(long, env = "HERALD_MAX_REQUESTS_PER_IP", global = true)]
+    pub(crate) max_requests_per_ip: Option<u32>,
+    /// Requests per second from one user (From address of record), bursts
+    /// of 4 s allowed; past it as --max-requests-per-ip. 0: no limit.
+    #[arg(long, env = "HERALD_MAX_REQUESTS_PER_USER", global = true)]
+    pub(crate) max_requests_per_user: Option<u32>,
     /// UDP socket receive and send buffer, bytes. Bursts larger than the
     /// buffer are dropped by the kernel and cost clients a retransmission;
     /// the kernel caps it at net.core.rmem_max / wmem_max.
@@ -211,6 +235,9 @@ pub(crate) struct Options {
     /// Subscriptions one presentity may have.
     #[arg(long, env = "HERALD_MAX_WATCHERS", global = true)]
     pub(crate) max_watchers: Option<usize>,
+    /// Subscriptions one watcher may hold, to every presentity together (403 past it).
+    #[arg(long, env = "HERALD_MAX_SUBSCRIPTIONS_PER_WATCHER", global = true)]
+    pub(crate) max_subscriptions_per_watcher: Option<usize>,
     /// Changes queued per watcher while its NOTIFYs are in flight; past it they fold into one.
     #[arg(long, env = "HERALD_NOTIFY_QUEUE", global = true)]
     pub(crate) notify_queue: Option<usize>,
@@ -296,6 +323,12 @@ struct FileConfig {
     max_contacts: Option<usize>,
     max_message_size: Option<usize>,
     max_body_size: Option<usize>,
+    max_udp_message_size: Option<usize>,
+    max_tcp_message_size: Option<usize>,
+    max_ws_message_size: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_requests_per_ip: Option<u32>,
+    max_requests_per_user: Option<u32>,
     timer_t1_ms: Option<u64>,
     udp_buffer: Option<usize>,
     delivery_timeout: Option<u64>,
@@ -309,6 +342,7 @@ struct FileConfig {
     publication_on_close: Option<OnClose>,
     max_publications: Option<usize>,
     max_watchers: Option<usize>,
+    max_subscriptions_per_watcher: Option<usize>,
     notify_queue: Option<usize>,
     server_header: Option<String>,
     log: Option<String>,
@@ -349,6 +383,12 @@ pub(crate) struct Config {
     pub(crate) max_contacts: usize,
     pub(crate) max_message_size: usize,
     pub(crate) max_body_size: usize,
+    pub(crate) max_udp_message_size: usize,
+    pub(crate) max_tcp_message_size: usize,
+    pub(crate) max_ws_message_size: usize,
+    pub(crate) max_connections_per_ip: usize,
+    pub(crate) max_requests_per_ip: u32,
+    pub(crate) max_requests_per_user: u32,
     pub timer_t1_ms: u64,
     pub udp_buffer: usize,
     pub(crate) delivery_timeout: u64,
@@ -362,6 +402,7 @@ pub(crate) struct Config {
     pub(crate) publication_on_close: OnClose,
     pub(crate) max_publications: usize,
     pub(crate) max_watchers: usize,
+    pub(crate) max_subscriptions_per_watcher: usize,
     pub(crate) notify_queue: usize,
     pub(crate) server_header: Option<String>,
     pub(crate) log: String,
@@ -425,6 +466,11 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("bad --xcap-listen {x}: {e}"))?,
             ),
         };
+        let max_message_size = o
+            .max_message_size
+            .or(file.max_message_size)
+            .unwrap_or(65_535);
+        let flood = edge::FloodLimits::default();
         let config = Config {
             xcap_listen,
             xcap_root: o
@@ -454,11 +500,32 @@ impl Config {
             max_expires: o.max_expires.or(file.max_expires).unwrap_or(3600),
             default_expires: o.default_expires.or(file.default_expires).unwrap_or(3600),
             max_contacts: o.max_contacts.or(file.max_contacts).unwrap_or(10),
-            max_message_size: o
-                .max_message_size
-                .or(file.max_message_size)
-                .unwrap_or(65_535),
+            max_message_size,
             max_body_size: o.max_body_size.or(file.max_body_size).unwrap_or(60_000),
+            max_udp_message_size: o
+                .max_udp_message_size
+                .or(file.max_udp_message_size)
+                .unwrap_or(max_message_size),
+            max_tcp_message_size: o
+                .max_tcp_message_size
+                .or(file.max_tcp_message_size)
+                .unwrap_or(max_message_size),
+            max_ws_message_size: o
+                .max_ws_message_size
+                .or(file.max_ws_message_size)
+                .unwrap_or(max_message_size),
+            max_connections_per_ip: o
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(flood.connections_per_ip),
+            max_requests_per_ip: o
+                .max_requests_per_ip
+                .or(file.max_requests_per_ip)
+                .unwrap_or(flood.requests_per_ip),
+            max_requests_per_user: o
+                .max_requests_per_user
+                .or(file.max_requests_per_user)
+                .unwrap_or(flood.requests_per_user),
             timer_t1_ms: o.timer_t1_ms.or(file.timer_t1_ms).unwrap_or(500),
             udp_buffer: o.udp_buffer.or(file.udp_buffer).unwrap_or(4 << 20),
             delivery_timeout: o.delivery_timeout.or(file.delivery_timeout).unwrap_or(10),
@@ -490,6 +557,10 @@ impl Config {
                 .unwrap_or(OnClose::Expire),
             max_publications: o.max_publications.or(file.max_publications).unwrap_or(32),
             max_watchers: o.max_watchers.or(file.max_watchers).unwrap_or(1000),
+            max_subscriptions_per_watcher: o
+                .max_subscriptions_per_watcher
+                .or(file.max_subscriptions_per_watcher)
+                .unwrap_or(1000),
             notify_queue: o.notify_queue.or(file.notify_queue).unwrap_or(16),
             server_header: match o.server_header.or(file.server_header) {
                 Some(s) if s.is_empty() => None,
@@ -534,6 +605,19 @@ impl Config {
             self.max_body_size <= self.max_message_size,
             "max-body-size must not exceed max-message-size"
         );
+        for (name, size) in [
+            ("max-udp-message-size", self.max_udp_message_size),
+            ("max-tcp-message-size", self.max_tcp_message_size),
+            ("max-ws-message-size", self.max_ws_message_size),
+        ] {
+            // A REGISTER or SUBSCRIBE with its usual headers fits in 1 KB;
+            // less would refuse ordinary clients, not attackers.
+            anyhow::ensure!(size >= 1024, "{name} must be at least 1024 bytes");
+        }
+        anyhow::ensure!(
+            self.max_subscriptions_per_watcher > 0,
+            "max-subscriptions-per-watcher must be positive"
+        );
         anyhow::ensure!(self.max_contacts > 0, "max-contacts must be positive");
         anyhow::ensure!(self.offline_max > 0, "offline-max must be positive");
         anyhow::ensure!(self.notify_queue > 0, "notify-queue must be positive");
@@ -560,6 +644,61 @@ impl Config {
             self.publish_max_expires > 0 && self.subscribe_max_expires > 0,
             "maximum expiries must be positive"
         );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("herald").chain(args.iter().copied()))?;
+        Config::resolve(cli.options)
+    }
+
+    #[test]
+    fn limits_come_from_file_environment_and_flags() -> anyhow::Result<()> {
+        let path = std::env::temp_dir().join(format!("herald-limits-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "max_message_size = 8000\n\
+             max_body_size = 6000\n\
+             max_udp_message_size = 1500\n\
+             max_connections_per_ip = 9\n\
+             max_requests_per_ip = 11\n\
+             max_requests_per_user = 12\n\
+             max_subscriptions_per_watcher = 13\n",
+        )?;
+        // The only test here that sets the environment.
+        std::env::set_var("HERALD_MAX_WS_MESSAGE_SIZE", "4000");
+        let file = path.to_string_lossy().to_string();
+        let c = resolve(&["--config", &file, "--max-requests-per-user", "5"]);
+        std::env::remove_var("HERALD_MAX_WS_MESSAGE_SIZE");
+        let _ = std::fs::remove_file(&path);
+        let c = c?;
+        assert_eq!(c.max_udp_message_size, 1500);
+        // Unset per-transport sizes follow --max-message-size.
+        assert_eq!(c.max_tcp_message_size, 8000);
+        assert_eq!(c.max_ws_message_size, 4000);
+        assert_eq!(c.max_connections_per_ip, 9);
+        assert_eq!(c.max_requests_per_ip, 11);
+        assert_eq!(c.max_requests_per_user, 5);
+        assert_eq!(c.max_subscriptions_per_watcher, 13);
+        Ok(())
+    }
+
+    #[test]
+    fn limit_defaults_are_on_and_checked() -> anyhow::Result<()> {
+        let c = resolve(&[])?;
+        let flood = edge::FloodLimits::default();
+        assert_eq!(c.max_requests_per_ip, flood.requests_per_ip);
+        assert_eq!(c.max_requests_per_user, flood.requests_per_user);
+        assert_eq!(c.max_connections_per_ip, flood.connections_per_ip);
+        assert!(c.max_requests_per_ip > 0 && c.max_connections_per_ip > 0);
+        assert_eq!(c.max_udp_message_size, 65_535);
+        assert!(resolve(&["--max-tcp-message-size", "100"]).is_err());
+        assert!(resolve(&["--max-subscriptions-per-watcher", "0"]).is_err());
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use api::{EdgeDelivery, Messaging, Presence};
-use edge::{Edge, EdgeConfig, Listeners, Services, Timers};
+use edge::{Edge, EdgeConfig, FloodLimits, Listeners, MessageSizes, Services, Timers};
 use messaging::{MessagingConfig, MessagingService, RegistrarConfig};
 use presence::{Policy, PresenceConfig, PresenceService};
 use shard::{OwnedMessaging, OwnedPresence, ShardId, ShardMap, ShardedMessaging, ShardedPresence};
@@ -384,6 +384,16 @@ fn edge_config(config: &Config, public_grpc: Option<String>) -> EdgeConfig {
             max_body_size: config.max_body_size,
             ..Limits::default()
         },
+        message_sizes: MessageSizes {
+            udp: config.max_udp_message_size,
+            stream: config.max_tcp_message_size,
+            ws: config.max_ws_message_size,
+        },
+        flood: FloodLimits {
+            requests_per_ip: config.max_requests_per_ip,
+            requests_per_user: config.max_requests_per_user,
+            connections_per_ip: config.max_connections_per_ip,
+        },
         timers: Timers {
             t1: Duration::from_millis(config.timer_t1_ms),
             ..Timers::default()
@@ -449,6 +459,7 @@ fn presence_config(config: &Config) -> PresenceConfig {
         expire_publications_on_close: config.publication_on_close == OnClose::Expire,
         max_publications_per_presentity: config.max_publications,
         max_watchers_per_presentity: config.max_watchers,
+        max_subscriptions_per_watcher: config.max_subscriptions_per_watcher,
         notify_queue_max: config.notify_queue,
         persist: true,
     }

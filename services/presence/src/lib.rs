@@ -83,6 +83,9 @@ pub struct PresenceConfig {
     pub max_publications_per_presentity: usize,
     /// Subscriptions to one presentity (403 past it).
     pub max_watchers_per_presentity: usize,
+    /// Subscriptions one watcher holds, to every presentity of this
+    /// service together (403 past it).
+    pub max_subscriptions_per_watcher: usize,
     /// Changes queued for one watcher while its NOTIFYs are in flight;
     /// past this, new changes fold into the last queued NOTIFY.
     pub notify_queue_max: usize,
@@ -106,6 +109,7 @@ impl Default for PresenceConfig {
             expire_publications_on_close: true,
             max_publications_per_presentity: 32,
             max_watchers_per_presentity: 1000,
+            max_subscriptions_per_watcher: 1000,
             notify_queue_max: 16,
             persist: true,
         }
@@ -147,6 +151,8 @@ pub(crate) struct Inner {
     pub expiries: Mutex<BTreeSet<(UnixTime, Item)>>,
     /// What lives on each connection flow.
     pub flows: Mutex<HashMap<FlowToken, HashSet<Item>>>,
+    /// Live subscriptions per watcher (its address of record as text).
+    pub per_watcher: Mutex<HashMap<String, usize>>,
 }
 
 /// Locks a std mutex; a panic elsewhere never leaves these maps half
@@ -246,6 +252,7 @@ impl PresenceService {
                 dialogs: Mutex::new(HashMap::new()),
                 expiries: Mutex::new(BTreeSet::new()),
                 flows: Mutex::new(HashMap::new()),
+                per_watcher: Mutex::new(HashMap::new()),
             }),
         }
     }

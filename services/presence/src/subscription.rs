@@ -97,6 +97,14 @@ async fn initial(
             && p.subscriptions.len() >= inner.config.max_watchers_per_presentity
         {
             Err(PresenceError::Forbidden("too many watchers".into()))
+        } else if expires != 0
+            && watcher_count(inner, &req.watcher.to_string())
+                >= inner.config.max_subscriptions_per_watcher
+        {
+            // RFC 6665 names no code for a quota; 403 like the other
+            // presence quotas: retrying will not help until the watcher
+            // ends some (docs/decisions/0008-limits.md).
+            Err(PresenceError::Forbidden("too many subscriptions".into()))
         } else {
             create(
                 inner, &mut p, &req, package, watched, &local_tag, expires, now,
@@ -256,7 +264,28 @@ fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
         s.flow(),
     );
     lock(&inner.dialogs).insert(s.dialog(), (p.aor.clone(), s.id));
-    p.subscriptions.insert(s.id, Box::new(s));
+    *lock(&inner.per_watcher)
+        .entry(s.record.watcher.clone())
+        .or_insert(0) += 1;
+    if let Some(old) = p.subscriptions.insert(s.id, Box::new(s)) {
+        uncount_watcher(inner, &old.record.watcher);
+    }
+}
+
+/// Subscriptions `watcher` holds now (checked at creation; concurrent
+/// SUBSCRIBEs to different presentities may overshoot by their number).
+fn watcher_count(inner: &Inner, watcher: &str) -> usize {
+    lock(&inner.per_watcher).get(watcher).copied().unwrap_or(0)
+}
+
+fn uncount_watcher(inner: &Inner, watcher: &str) {
+    let mut counts = lock(&inner.per_watcher);
+    if let Some(n) = counts.get_mut(watcher) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(watcher);
+        }
+    }
 }
 
 /// Rebuilds a stored subscription on start; its first NOTIFY waits for the
@@ -434,6 +463,7 @@ pub(crate) async fn end(
     let Some(s) = p.subscriptions.remove(&id) else {
         return;
     };
+    uncount_watcher(inner, &s.record.watcher);
     inner.unindex(
         s.expires_at,
         &Item::Subscription(p.aor.clone(), id),

@@ -353,3 +353,46 @@ async fn the_authenticated_identity_must_be_the_publisher_and_the_watcher() {
     let body = String::from_utf8_lossy(&first.body).to_string();
     assert!(body.contains("mine") && !body.contains("forged"), "{body}");
 }
+
+#[tokio::test]
+async fn a_watcher_holds_at_most_its_quota_of_subscriptions() {
+    let config = PresenceConfig {
+        max_subscriptions_per_watcher: 2,
+        ..PresenceConfig::default()
+    };
+    let (svc, _, _rx) = service_with(Duration::ZERO, config);
+    let to = |presentity: &str, call_id: &str| {
+        let mut r = subscribe(call_id);
+        r.presentity = presentity.parse().unwrap();
+        r.dialog.local_uri = format!("<{presentity}>");
+        r
+    };
+    let first = svc
+        .subscribe(to("sip:alice@example.com", "c1"))
+        .await
+        .unwrap();
+    svc.subscribe(to("sip:carol@example.com", "c2"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        svc.subscribe(to("sip:dave@example.com", "c3")).await,
+        Err(PresenceError::Forbidden(_))
+    ));
+    // Another watcher has its own quota.
+    let mut other = to("sip:dave@example.com", "c4");
+    other.watcher = "sip:erin@example.com".parse().unwrap();
+    svc.subscribe(other).await.unwrap();
+    // A fetch (Expires: 0) keeps nothing and is not counted.
+    let mut fetch = to("sip:dave@example.com", "c5");
+    fetch.expires = Some(0);
+    svc.subscribe(fetch).await.unwrap();
+    // Ending one frees its place.
+    let mut end = to("sip:alice@example.com", "c1");
+    end.dialog.local_tag = Some(first.local_tag);
+    end.dialog.remote_cseq = 2;
+    end.expires = Some(0);
+    svc.subscribe(end).await.unwrap();
+    svc.subscribe(to("sip:dave@example.com", "c6"))
+        .await
+        .unwrap();
+}

@@ -48,13 +48,19 @@ pub(crate) async fn accept_loop<F, Fut>(
             },
             _ = shutdown.cancelled() => return,
         };
+        // Counted while open, whatever the transport; past the limit the
+        // connection is closed before a byte is read.
+        let Some(slot) = edge.flood.connections.open(remote.ip()) else {
+            tracing::debug!(%remote, transport = what, "too many connections from this address, closing");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(
-            Arc::clone(&edge),
-            stream,
-            remote,
-            shutdown.clone(),
-        ));
+        let serve = connection(Arc::clone(&edge), stream, remote, shutdown.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            serve.await
+        });
     }
 }
 

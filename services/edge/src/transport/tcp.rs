@@ -37,7 +37,7 @@ async fn connection(
         let _ = writer.shutdown().await;
     });
 
-    let limits = edge.config.limits.clone();
+    let limits = edge.sip_limits(Transport::Tcp);
     let mut buf = BytesMut::with_capacity(4096);
     'read: loop {
         let n = tokio::select! {

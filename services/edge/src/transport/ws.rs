@@ -51,7 +51,10 @@ async fn connection(
     let Ok(local) = stream.local_addr() else {
         return;
     };
-    let limit = edge.config.limits.max_message_size;
+    // tungstenite refuses (and the connection ends on) frames past twice
+    // the SIP limit; frames between the two reach the parser, which
+    // answers 413 and keeps the connection: a frame is its own framing.
+    let limit = edge.config.message_sizes.ws.saturating_mul(2);
     let config = WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit));
