@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::ua::{TcpUa, UdpUa};
+use crate::ua::{TcpUa, TlsUa, UdpUa, WsUa};
+use crate::TestTls;
 
 /// How long `herald` may take from spawn to `ready`.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -34,6 +35,15 @@ impl Herald {
         let bin = herald_bin()?;
         HeraldProcess::spawn(&bin, args)
     }
+
+    /// Like [`Herald::start`], with the server certificate of `tls`
+    /// (`--tls-cert`, `--tls-key`): TLS and WSS listen on free ports too.
+    pub fn start_tls(tls: &TestTls, args: &[&str]) -> Result<HeraldProcess> {
+        let flags = tls.flags();
+        let mut all: Vec<&str> = flags.iter().map(String::as_str).collect();
+        all.extend_from_slice(args);
+        Self::start(&all)
+    }
 }
 
 /// A running herald. Killed on drop; when the test is failing, its last
@@ -47,6 +57,12 @@ pub struct HeraldProcess {
     pub tcp: SocketAddr,
     /// Where the gRPC server listens (cluster roles), if any.
     pub grpc: Option<SocketAddr>,
+    /// Where SIP over WebSocket listens, if it does.
+    pub ws: Option<SocketAddr>,
+    /// Where SIP over TLS listens (only with a certificate).
+    pub tls: Option<SocketAddr>,
+    /// Where SIP over secure WebSocket listens (only with a certificate).
+    pub wss: Option<SocketAddr>,
     log_path: PathBuf,
     tail: Arc<Mutex<VecDeque<String>>>,
     /// The test stopped it (kill or SIGTERM): its exit is no news.
@@ -105,12 +121,15 @@ impl HeraldProcess {
             udp: SocketAddr::from(([0, 0, 0, 0], 0)),
             tcp: SocketAddr::from(([0, 0, 0, 0], 0)),
             grpc: None,
+            ws: None,
+            tls: None,
+            wss: None,
             log_path,
             tail,
             stopped: false,
         };
-        let (udp, tcp, grpc) = match wait_ready(&rx, !shard) {
-            Ok(addrs) => addrs,
+        let ports = match wait_ready(&rx, !shard) {
+            Ok(ports) => ports,
             Err(e) => {
                 let status = proc.child.try_wait().ok().flatten();
                 return Err(e.context(format!(
@@ -120,9 +139,12 @@ impl HeraldProcess {
                 )));
             }
         };
-        proc.udp = udp;
-        proc.tcp = tcp;
-        proc.grpc = grpc;
+        proc.udp = ports.udp;
+        proc.tcp = ports.tcp;
+        proc.grpc = ports.grpc;
+        proc.ws = ports.ws;
+        proc.tls = ports.tls;
+        proc.wss = ports.wss;
         Ok(proc)
     }
 
@@ -134,6 +156,26 @@ impl HeraldProcess {
     /// A TCP user agent `user@example.com` connected to this herald.
     pub fn tcp_ua(&self, user: &str) -> Result<TcpUa> {
         TcpUa::connect(user, self.tcp)
+    }
+
+    /// A TLS user agent connected to this herald's TLS listener, trusting
+    /// the test CA of `tls`.
+    pub fn tls_ua(&self, user: &str, tls: &TestTls) -> Result<TlsUa> {
+        let addr = self.tls.context("this herald has no TLS listener")?;
+        TlsUa::connect_tls(user, addr, tls)
+    }
+
+    /// A secure WebSocket user agent connected to this herald's WSS
+    /// listener, trusting the test CA of `tls`.
+    pub fn wss_ua(&self, user: &str, tls: &TestTls) -> Result<WsUa> {
+        let addr = self.wss.context("this herald has no WSS listener")?;
+        WsUa::connect_wss(user, addr, tls)
+    }
+
+    /// A plain WebSocket user agent connected to this herald.
+    pub fn ws_ua(&self, user: &str) -> Result<WsUa> {
+        let addr = self.ws.context("this herald has no WebSocket listener")?;
+        WsUa::connect_ws(user, addr)
     }
 
     pub fn pid(&self) -> u32 {
@@ -279,15 +321,31 @@ fn pump(
     });
 }
 
-/// Reads `listening sip+udp A`, `listening sip+tcp A`, `ready`.
-/// Reads the start-up lines until `ready`: the SIP listeners (required
-/// when `sip`) and the gRPC listener (cluster roles).
-fn wait_ready(
-    rx: &mpsc::Receiver<String>,
-    sip: bool,
-) -> Result<(SocketAddr, SocketAddr, Option<SocketAddr>)> {
+/// The listening addresses herald printed before `ready`.
+struct Ports {
+    udp: SocketAddr,
+    tcp: SocketAddr,
+    grpc: Option<SocketAddr>,
+    ws: Option<SocketAddr>,
+    tls: Option<SocketAddr>,
+    wss: Option<SocketAddr>,
+}
+
+/// Reads the start-up lines (`listening sip+udp A`, `listening sip+tcp A`,
+/// ...) until `ready`: the UDP and TCP listeners are required when `sip`;
+/// gRPC (cluster roles), WS, TLS and WSS are noted when present.
+fn wait_ready(rx: &mpsc::Receiver<String>, sip: bool) -> Result<Ports> {
     let deadline = Instant::now() + READY_DEADLINE;
-    let (mut udp, mut tcp, mut grpc) = (None, None, None);
+    let (mut udp, mut tcp) = (None, None);
+    let none = SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut ports = Ports {
+        udp: none,
+        tcp: none,
+        grpc: None,
+        ws: None,
+        tls: None,
+        wss: None,
+    };
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = match rx.recv_timeout(left) {
@@ -300,34 +358,40 @@ fn wait_ready(
             }
         };
         let line = line.trim();
-        if let Some(addr) = line.strip_prefix("listening sip+udp ") {
-            udp = Some(
-                addr.trim()
-                    .parse()
-                    .with_context(|| format!("bad line {line:?}"))?,
-            );
-        } else if let Some(addr) = line.strip_prefix("listening sip+tcp ") {
-            tcp = Some(
-                addr.trim()
-                    .parse()
-                    .with_context(|| format!("bad line {line:?}"))?,
-            );
-        } else if let Some(addr) = line.strip_prefix("listening grpc ") {
-            grpc = Some(
-                addr.trim()
-                    .parse()
-                    .with_context(|| format!("bad line {line:?}"))?,
-            );
-        } else if line == "ready" {
-            let none = SocketAddr::from(([0, 0, 0, 0], 0));
+        if line == "ready" {
             return match (udp, tcp) {
-                (Some(u), Some(t)) => Ok((u, t, grpc)),
-                _ if !sip => Ok((none, none, grpc)),
+                (Some(u), Some(t)) => Ok(Ports {
+                    udp: u,
+                    tcp: t,
+                    ..ports
+                }),
+                _ if !sip => Ok(ports),
                 _ => Err(anyhow!(
                     "`ready` before both listening lines (udp {udp:?}, tcp {tcp:?})"
                 )),
             };
         }
+        let Some(rest) = line.strip_prefix("listening ") else {
+            continue;
+        };
+        let Some((what, addr)) = rest.split_once(' ') else {
+            continue;
+        };
+        let slot = match what {
+            "sip+udp" => &mut udp,
+            "sip+tcp" => &mut tcp,
+            "grpc" => &mut ports.grpc,
+            "sip+ws" => &mut ports.ws,
+            "sip+tls" => &mut ports.tls,
+            "sip+wss" => &mut ports.wss,
+            _ => continue,
+        };
+        // With several of a kind, the last one printed.
+        *slot = Some(
+            addr.trim()
+                .parse()
+                .with_context(|| format!("bad line {line:?}"))?,
+        );
     }
 }
 
