@@ -445,7 +445,32 @@ pub(crate) fn workspace_root() -> PathBuf {
 fn build_herald() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let root = workspace_root();
-    let out = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    // `cargo test` gives the test process the variables of the package
+    // under test (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...). Some build
+    // scripts (ring's) rerun when those differ, so passing them on would
+    // rebuild ring and all above it here, and again at the next build
+    // from a shell: the inner build gets the environment a shell has.
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            )
+        {
+            command.env_remove(name);
+        }
+    }
+    let out = command
         .args([
             "build",
             "-p",
