@@ -515,3 +515,59 @@ fn derived_listen(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cert(o: Options) -> Options {
+        Options {
+            tls_cert: Some("cert.pem".into()),
+            tls_key: Some("key.pem".into()),
+            ..o
+        }
+    }
+
+    #[test]
+    fn without_a_certificate_nothing_listens_on_tls_or_wss() {
+        let c = Config::resolve(Options::default()).unwrap();
+        assert!(c.tls_listen.is_empty() && c.wss_listen.is_empty());
+    }
+
+    #[test]
+    fn with_a_certificate_tls_and_wss_listen_beside_sip() {
+        let c = Config::resolve(with_cert(Options::default())).unwrap();
+        assert_eq!(c.tls_listen, vec!["127.0.0.1:5061".parse().unwrap()]);
+        assert_eq!(c.wss_listen, vec!["127.0.0.1:7443".parse().unwrap()]);
+
+        let edge = Options {
+            sip_listen: vec!["0.0.0.0:5060".parse().unwrap()],
+            ..Options::default()
+        };
+        let c = Config::resolve(with_cert(edge)).unwrap();
+        assert_eq!(c.tls_listen, vec!["0.0.0.0:5061".parse().unwrap()]);
+
+        let tests = Options {
+            sip_listen: vec!["127.0.0.1:0".parse().unwrap()],
+            wss_listen: vec!["none".into()],
+            ..Options::default()
+        };
+        let c = Config::resolve(with_cert(tests)).unwrap();
+        assert_eq!(c.tls_listen, vec!["127.0.0.1:0".parse().unwrap()]);
+        assert!(c.wss_listen.is_empty());
+    }
+
+    #[test]
+    fn tls_flags_without_a_certificate_or_key_are_refused() {
+        let listen = Options {
+            tls_listen: vec!["127.0.0.1:5061".into()],
+            ..Options::default()
+        };
+        assert!(Config::resolve(listen).is_err());
+        let cert_only = Options {
+            tls_cert: Some("cert.pem".into()),
+            ..Options::default()
+        };
+        assert!(Config::resolve(cert_only).is_err());
+    }
+}
