@@ -18,7 +18,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -64,11 +63,14 @@ pub struct TlsCertificates {
     cert_path: PathBuf,
     key_path: PathBuf,
     current: RwLock<Arc<CertifiedKey>>,
-    /// Modification time and length of both files when last read.
+    /// Both files' bytes when last read (unreadable: empty).
     seen: Mutex<Stamp>,
 }
 
-type Stamp = [(Option<SystemTime>, u64); 2];
+/// What the files held. Their bytes, not their modification times: two
+/// writes within one clock tick of the file system share a time, and a
+/// renewed certificate often has the same length as the old one.
+type Stamp = [Vec<u8>; 2];
 
 impl fmt::Debug for TlsCertificates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -87,14 +89,6 @@ fn provider() -> Arc<CryptoProvider> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
 }
 
-fn stamp(cert: &Path, key: &Path) -> Stamp {
-    let one = |p: &Path| match std::fs::metadata(p) {
-        Ok(m) => (m.modified().ok(), m.len()),
-        Err(_) => (None, 0),
-    };
-    [one(cert), one(key)]
-}
-
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
         path: path.to_path_buf(),
@@ -102,14 +96,18 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-/// Reads and checks a certificate chain and its key.
-fn load_key(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError> {
+/// Checks a certificate chain and its key read from these files.
+fn load_key(
+    cert_path: &Path,
+    cert_pem: &[u8],
+    key_path: &Path,
+    key_pem: &[u8],
+) -> Result<CertifiedKey, TlsError> {
     let pem_error = |path: &Path, e: rustls::pki_types::pem::Error| TlsError::Pem {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let cert_pem = read(cert_path)?;
-    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error(cert_path, e))?;
     if chain.is_empty() {
@@ -117,8 +115,7 @@ fn load_key(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError>
             path: cert_path.to_path_buf(),
         });
     }
-    let key_pem = read(key_path)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| match e {
         rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoKey {
             path: key_path.to_path_buf(),
         },
@@ -149,8 +146,8 @@ impl TlsCertificates {
         key: impl Into<PathBuf>,
     ) -> Result<Arc<TlsCertificates>, TlsError> {
         let (cert_path, key_path) = (cert.into(), key.into());
-        let seen = stamp(&cert_path, &key_path);
-        let current = load_key(&cert_path, &key_path)?;
+        let seen = [read(&cert_path)?, read(&key_path)?];
+        let current = load_key(&cert_path, &seen[0], &key_path, &seen[1])?;
         Ok(Arc::new(TlsCertificates {
             cert_path,
             key_path,
@@ -162,7 +159,13 @@ impl TlsCertificates {
     /// Re-reads the files if either changed since last read. `Ok(true)`
     /// when a new certificate is in force; on an error the old one stays.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
-        let now = stamp(&self.cert_path, &self.key_path);
+        // An unreadable file (mid-rename, say) counts as empty: a change,
+        // reported, and retried when it is readable again.
+        let (cert, key) = (read(&self.cert_path), read(&self.key_path));
+        let now: Stamp = [
+            cert.as_ref().map(Vec::clone).unwrap_or_default(),
+            key.as_ref().map(Vec::clone).unwrap_or_default(),
+        ];
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             if *seen == now {
@@ -172,7 +175,7 @@ impl TlsCertificates {
             // once, and tried again when it changes again.
             *seen = now;
         }
-        let key = load_key(&self.cert_path, &self.key_path)?;
+        let key = load_key(&self.cert_path, &cert?, &self.key_path, &key?)?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(key);
         Ok(true)
     }
@@ -301,5 +304,72 @@ async fn connection(
             super::ws::serve_socket(edge, stream, transport, local, remote, shutdown).await
         }
         _ => super::tcp::serve_stream(edge, stream, transport, local, remote, shutdown).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate and its key, as PEM.
+    fn pair(name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn loads_a_pair_and_refuses_what_does_not_belong_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let (c1, k1) = pair("one.test");
+        let (_, k2) = pair("two.test");
+        std::fs::write(&cert, &c1).unwrap();
+        std::fs::write(&key, &k2).unwrap();
+        assert!(matches!(
+            TlsCertificates::load(&cert, &key),
+            Err(TlsError::Mismatch { .. })
+        ));
+        std::fs::write(&key, "no key here").unwrap();
+        assert!(matches!(
+            TlsCertificates::load(&cert, &key),
+            Err(TlsError::NoKey { .. })
+        ));
+        assert!(matches!(
+            TlsCertificates::load(dir.path().join("missing.pem"), &key),
+            Err(TlsError::Read { .. })
+        ));
+        std::fs::write(&key, &k1).unwrap();
+        assert!(TlsCertificates::load(&cert, &key).is_ok());
+    }
+
+    #[test]
+    fn reload_takes_a_good_change_and_keeps_the_old_key_on_a_bad_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let (c1, k1) = pair("one.test");
+        std::fs::write(&cert, &c1).unwrap();
+        std::fs::write(&key, &k1).unwrap();
+        let certs = TlsCertificates::load(&cert, &key).unwrap();
+        let first = certs.chain();
+        assert!(!certs.reload_if_changed().unwrap(), "nothing changed");
+
+        let (c2, k2) = pair("two.test");
+        std::fs::write(&key, &k2).unwrap();
+        std::fs::write(&cert, &c2).unwrap();
+        assert!(certs.reload_if_changed().unwrap());
+        let second = certs.chain();
+        assert_ne!(first, second);
+
+        // Only the certificate is replaced: it does not match the key.
+        let (c3, _) = pair("three.test");
+        std::fs::write(&cert, &c3).unwrap();
+        assert!(certs.reload_if_changed().is_err());
+        assert_eq!(certs.chain(), second, "the last good pair stays");
+        // Reported once; the same files are not re-read at every check.
+        assert!(!certs.reload_if_changed().unwrap());
     }
 }
