@@ -37,18 +37,11 @@ fn main() -> Result<()> {
 
     let tls_addr = herald.tls.context("no TLS listener")?;
     let wss_addr = herald.wss.context("no WSS listener")?;
-    let tcp_addr = herald.tcp;
 
-    // Connection set-up: TCP connect alone as the floor, then the TLS
-    // handshake, then the TLS handshake plus the WebSocket upgrade.
-    let n = run(clients, window, |_| {
-        Ok(move || {
-            let s = std::net::TcpStream::connect(tcp_addr)?;
-            drop(s);
-            Ok(())
-        })
-    })?;
-    row("connections (TCP connect only)", "TCP", n);
+    // Connection set-up: the TLS handshake, then the TLS handshake plus
+    // the WebSocket upgrade. (UDP has none. A bare TCP connect loop is
+    // not a useful floor here: nothing paces the client, the accept
+    // backlog overflows and dropped SYNs are retried a second later.)
     let n = run(clients, window, |_| {
         let tls = Arc::clone(&tls);
         Ok(move || {
