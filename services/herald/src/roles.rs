@@ -192,6 +192,12 @@ fn edge_router(config: &Config) -> Arc<dyn EdgeDelivery> {
 }
 
 async fn sip_listeners(config: &Config) -> anyhow::Result<Listeners> {
+    // The certificate first: a bad one stops the start before any socket
+    // is bound or announced.
+    let certificates = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(edge::TlsCertificates::load(cert, key)?),
+        _ => None,
+    };
     let mut listeners = bind(&config.sip_listen, config.udp_buffer).await?;
     for addr in &config.ws_listen {
         let ws = TcpListener::bind(addr)
@@ -200,8 +206,7 @@ async fn sip_listeners(config: &Config) -> anyhow::Result<Listeners> {
         println!("listening sip+ws {}", ws.local_addr()?);
         listeners.ws.push(ws);
     }
-    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
-        let certificates = edge::TlsCertificates::load(cert, key)?;
+    if let Some(certificates) = certificates {
         for addr in &config.tls_listen {
             let tls = TcpListener::bind(addr)
                 .await

@@ -35,10 +35,12 @@ use crate::Edge;
 /// Why a certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
+    // The cause is in the message (not a `source`), so a log line that
+    // prints only this error still says it.
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} holds no PEM certificate")]
     NoCertificate { path: PathBuf },
@@ -46,10 +48,10 @@ pub enum TlsError {
     NoKey { path: PathBuf },
     #[error("bad PEM in {path}: {reason}")]
     Pem { path: PathBuf, reason: String },
-    #[error("unusable private key in {path}: {source}")]
+    #[error("unusable private key in {path}: {error}")]
     Key {
         path: PathBuf,
-        source: rustls::Error,
+        error: rustls::Error,
     },
     #[error("the key in {key} does not belong to the certificate in {cert}")]
     Mismatch { cert: PathBuf, key: PathBuf },
@@ -90,9 +92,9 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+    std::fs::read(path).map_err(|error| TlsError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -124,9 +126,9 @@ fn load_key(
     let signing = provider()
         .key_provider
         .load_private_key(key)
-        .map_err(|source| TlsError::Key {
+        .map_err(|error| TlsError::Key {
             path: key_path.to_path_buf(),
-            source,
+            error,
         })?;
     let certified = CertifiedKey::new(chain, signing);
     // A key from one renewal and a certificate from another would make
