@@ -6,7 +6,7 @@ use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
-use sip::{CodecError, HeaderName, Headers, Message, Method, Request, Response};
+use sip::{CodecError, HeaderName, Headers, Message, Method, Request, Response, Scheme};
 
 use crate::flow::Flow;
 use crate::transaction::{ServerAction, ServerTransactions, TransactionKey};
@@ -90,6 +90,13 @@ impl Edge {
     async fn handle(&self, request: &Request, flow: &Flow) -> Response {
         if self.is_loop(request) {
             return self.reply(request, 482);
+        }
+        // A SIPS Request-URI asks for TLS on every hop (RFC 3261 §26.2.2,
+        // RFC 5630 §3.1.3); one that came over a hop without it cannot be
+        // served as asked: the scheme is refused on this transport (416,
+        // RFC 3261 §8.2.2.1).
+        if request.uri.scheme == Scheme::Sips && !flow.transport.secure() {
+            return self.reply(request, 416);
         }
         // RFC 3261 §8.2.2.3: every Require tag must be understood.
         let unsupported: Vec<String> = request

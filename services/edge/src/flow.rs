@@ -19,6 +19,10 @@ pub enum Transport {
     Tcp,
     /// SIP over WebSocket (RFC 7118), one message per frame.
     Ws,
+    /// SIP over TLS (RFC 3261 §26.2), framed like TCP.
+    Tls,
+    /// SIP over secure WebSocket (RFC 7118 §5): WebSocket over TLS.
+    Wss,
 }
 
 impl Transport {
@@ -28,7 +32,24 @@ impl Transport {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
             Transport::Ws => "WS",
+            Transport::Tls => "TLS",
+            Transport::Wss => "WSS",
         }
+    }
+    /// The token in flow names (`tls/7/1.2.3.4:5`).
+    pub(crate) fn scheme(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Ws => "ws",
+            Transport::Tls => "tls",
+            Transport::Wss => "wss",
+        }
+    }
+    /// Whether this hop is protected by TLS (RFC 3261 §26.2.2: what a
+    /// SIPS URI asks for).
+    pub fn secure(self) -> bool {
+        matches!(self, Transport::Tls | Transport::Wss)
     }
     pub fn reliable(self) -> bool {
         !matches!(self, Transport::Udp)

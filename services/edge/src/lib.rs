@@ -1,6 +1,6 @@
 //! The SIP edge.
 //!
-//! Owns: sockets (UDP, TCP), the flows clients reach Herald over, the RFC
+//! Owns: sockets (UDP, TCP, TLS, WS, WSS), the flows clients reach Herald over, the RFC
 //! 3261 non-INVITE transaction layer in both directions, Via handling
 //! (RFC 3581), request validation (Max-Forwards, loops, Require), and the
 //! SIP front of each service: REGISTER and MESSAGE become typed calls on
@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use flow::{Flow, FlowTable, Transport};
 pub use limits::{FloodLimits, MessageSizes, BURST_SECONDS, MAX_TRACKED};
+pub use transport::tls::{TlsCertificates, TlsError};
 pub use transaction::{ClientSchedule, ClientTimeout, ServerTransactions, Timers, TransactionKey};
 
 /// Edge settings.
@@ -63,6 +64,10 @@ pub struct EdgeConfig {
     /// WebSocket keep-alive: ping every interval, drop a connection silent
     /// for two; `None` turns it off.
     pub ws_ping_interval: Option<Duration>,
+    /// How long a TLS (or WSS) client may take to finish its handshake.
+    pub tls_handshake_timeout: Duration,
+    /// How often the certificate files are checked for a change.
+    pub tls_reload_interval: Duration,
 }
 
 impl Default for EdgeConfig {
@@ -78,6 +83,8 @@ impl Default for EdgeConfig {
             public_grpc: None,
             drain_timeout: Duration::from_secs(10),
             ws_ping_interval: Some(Duration::from_secs(30)),
+            tls_handshake_timeout: Duration::from_secs(10),
+            tls_reload_interval: Duration::from_secs(10),
         }
     }
 }
@@ -89,6 +96,12 @@ pub struct Listeners {
     pub tcp: Vec<TcpListener>,
     /// SIP over WebSocket (RFC 7118) listeners.
     pub ws: Vec<TcpListener>,
+    /// SIP over TLS listeners; they need `certificates`.
+    pub tls: Vec<TcpListener>,
+    /// SIP over secure WebSocket listeners; they need `certificates`.
+    pub wss: Vec<TcpListener>,
+    /// The certificate TLS and WSS present (reloaded when its files change).
+    pub certificates: Option<Arc<TlsCertificates>>,
 }
 
 /// The services an edge hands requests to.
@@ -199,6 +212,43 @@ pub async fn run(
         tasks.spawn(transport::ws::serve(
             Arc::clone(&edge),
             listener,
+            shutdown.clone(),
+        ));
+    }
+    if !listeners.tls.is_empty() || !listeners.wss.is_empty() {
+        let Some(certificates) = listeners.certificates else {
+            return Err(std::io::Error::other(
+                "TLS and WSS listeners need a certificate",
+            ));
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(
+            certificates
+                .server_config()
+                .map_err(std::io::Error::other)?,
+        );
+        for listener in listeners.tls {
+            edge.own_addrs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(listener.local_addr()?);
+            tasks.spawn(transport::tls::serve_tls(
+                Arc::clone(&edge),
+                listener,
+                acceptor.clone(),
+                shutdown.clone(),
+            ));
+        }
+        for listener in listeners.wss {
+            tasks.spawn(transport::tls::serve_wss(
+                Arc::clone(&edge),
+                listener,
+                acceptor.clone(),
+                shutdown.clone(),
+            ));
+        }
+        tasks.spawn(transport::tls::watch(
+            certificates,
+            edge.config.tls_reload_interval,
             shutdown.clone(),
         ));
     }

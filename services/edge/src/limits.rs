@@ -80,7 +80,7 @@ impl MessageSizes {
     pub fn of(&self, transport: Transport) -> usize {
         match transport {
             Transport::Udp => self.udp,
-            Transport::Ws => self.ws,
+            Transport::Ws | Transport::Wss => self.ws,
             // TCP, and TLS framed the same way.
             _ => self.stream,
         }

@@ -204,7 +204,9 @@ impl Edge {
         match flow.transport {
             Transport::Udp => format!("<sip:{host}>"),
             Transport::Tcp => format!("<sip:{host};transport=tcp>"),
-            Transport::Ws => format!("<sip:{host};transport=ws>"),
+            // RFC 7118 §5.2: one transport parameter, ws, for WS and WSS.
+            Transport::Ws | Transport::Wss => format!("<sip:{host};transport=ws>"),
+            Transport::Tls => format!("<sip:{host};transport=tls>"),
         }
     }
 }

@@ -112,6 +112,29 @@ pub(crate) struct Options {
     /// free port when SIP's is 0); `none` turns WebSocket off.
     #[arg(long, env = "HERALD_WS_LISTEN", value_delimiter = ',', global = true)]
     pub(crate) ws_listen: Vec<String>,
+    /// SIP over TLS listen address; repeat for more. Default (only with a
+    /// certificate): the first SIP address's host on port 5061 when SIP is
+    /// on 5060 (any free port when SIP's is 0); `none` turns TLS off.
+    #[arg(long, env = "HERALD_TLS_LISTEN", value_delimiter = ',', global = true)]
+    pub(crate) tls_listen: Vec<String>,
+    /// SIP over secure WebSocket listen address; repeat for more. Default
+    /// (only with a certificate): the first SIP address's host on port 7443
+    /// when SIP is on 5060 (any free port when SIP's is 0); `none` turns WSS off.
+    #[arg(long, env = "HERALD_WSS_LISTEN", value_delimiter = ',', global = true)]
+    pub(crate) wss_listen: Vec<String>,
+    /// TLS certificate chain (PEM, leaf first); re-read when it changes.
+    /// TLS and WSS listen only when a certificate is given.
+    #[arg(long, env = "HERALD_TLS_CERT", global = true)]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long, env = "HERALD_TLS_KEY", global = true)]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// How often the certificate files are checked for a change, seconds.
+    #[arg(long, env = "HERALD_TLS_RELOAD_INTERVAL", global = true)]
+    pub(crate) tls_reload_interval: Option<u64>,
+    /// How long a TLS or WSS client may take to finish its handshake, seconds.
+    #[arg(long, env = "HERALD_TLS_HANDSHAKE_TIMEOUT", global = true)]
+    pub(crate) tls_handshake_timeout: Option<u64>,
     /// WebSocket keep-alive ping interval, seconds (a client silent for two
     /// intervals is dropped); 0 turns it off.
     #[arg(long, env = "HERALD_WS_PING_INTERVAL", global = true)]
@@ -302,6 +325,12 @@ struct FileConfig {
     xcap_listen: Option<String>,
     xcap_root: Option<String>,
     xcap_max_document_size: Option<usize>,
+    tls_listen: Option<Vec<String>>,
+    wss_listen: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_reload_interval: Option<u64>,
+    tls_handshake_timeout: Option<u64>,
     ws_ping_interval: Option<u64>,
     ws_listen: Option<Vec<String>>,
     health_listen: Option<SocketAddr>,
@@ -362,6 +391,12 @@ pub(crate) struct Config {
     pub(crate) xcap_listen: Option<SocketAddr>,
     pub(crate) xcap_root: String,
     pub(crate) xcap_max_document_size: usize,
+    pub(crate) tls_listen: Vec<SocketAddr>,
+    pub(crate) wss_listen: Vec<SocketAddr>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
+    pub(crate) tls_reload_interval: u64,
+    pub(crate) tls_handshake_timeout: u64,
     pub(crate) ws_ping_interval: u64,
     pub(crate) ws_listen: Vec<SocketAddr>,
     pub(crate) health_listen: Option<SocketAddr>,
@@ -438,21 +473,33 @@ impl Config {
             file.sip_listen,
             vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
         );
-        let ws_listen = match list(o.ws_listen, file.ws_listen, vec![]) {
-            ws if ws.is_empty() => match sip_listen.first() {
-                // RFC 7118 has no default port; 5066 is the common one.
-                Some(sip) if sip.port() == 5060 => vec![SocketAddr::new(sip.ip(), 5066)],
-                Some(sip) if sip.port() == 0 => vec![SocketAddr::new(sip.ip(), 0)],
-                _ => vec![],
-            },
-            ws if ws.iter().any(|w| w.eq_ignore_ascii_case("none")) => vec![],
-            ws => ws
-                .iter()
-                .map(|w| {
-                    w.parse::<SocketAddr>()
-                        .map_err(|e| anyhow::anyhow!("bad --ws-listen {w}: {e}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?,
+        // RFC 7118 has no default port; 5066 is the common one.
+        let ws_listen = derived_listen(
+            "--ws-listen",
+            list(o.ws_listen, file.ws_listen, vec![]),
+            &sip_listen,
+            5066,
+        )?;
+        let tls_cert = o.tls_cert.or(file.tls_cert);
+        let tls_key = o.tls_key.or(file.tls_key);
+        let tls_given = list(o.tls_listen, file.tls_listen, vec![]);
+        let wss_given = list(o.wss_listen, file.wss_listen, vec![]);
+        // Without a certificate there is nothing to listen with: the
+        // defaults are off, and an address given anyway is an error (below).
+        let (tls_listen, wss_listen) = if tls_cert.is_some() {
+            (
+                // RFC 3261 §26.2: 5061 is SIP over TLS's port.
+                derived_listen("--tls-listen", tls_given, &sip_listen, 5061)?,
+                // RFC 7118 has no WSS port either; 7443 is a common one.
+                derived_listen("--wss-listen", wss_given, &sip_listen, 7443)?,
+            )
+        } else {
+            let none = |v: &[String]| v.iter().all(|a| a.eq_ignore_ascii_case("none"));
+            anyhow::ensure!(
+                none(&tls_given) && none(&wss_given),
+                "--tls-listen and --wss-listen need --tls-cert and --tls-key"
+            );
+            (vec![], vec![])
         };
         let xcap_listen = match o.xcap_listen.or(file.xcap_listen) {
             None => match sip_listen.first() {
@@ -481,6 +528,18 @@ impl Config {
                 .xcap_max_document_size
                 .or(file.xcap_max_document_size)
                 .unwrap_or(xcap::DEFAULT_MAX_DOCUMENT_SIZE),
+            tls_listen,
+            wss_listen,
+            tls_cert,
+            tls_key,
+            tls_reload_interval: o
+                .tls_reload_interval
+                .or(file.tls_reload_interval)
+                .unwrap_or(10),
+            tls_handshake_timeout: o
+                .tls_handshake_timeout
+                .or(file.tls_handshake_timeout)
+                .unwrap_or(10),
             ws_ping_interval: o.ws_ping_interval.or(file.ws_ping_interval).unwrap_or(30),
             ws_listen,
             health_listen: o.health_listen.or(file.health_listen),
@@ -587,6 +646,14 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.tls_cert.is_some() == self.tls_key.is_some(),
+            "--tls-cert and --tls-key go together"
+        );
+        anyhow::ensure!(
+            self.tls_reload_interval > 0 && self.tls_handshake_timeout > 0,
+            "tls-reload-interval and tls-handshake-timeout must be positive"
+        );
         anyhow::ensure!(!self.sip_listen.is_empty(), "no SIP listen address");
         anyhow::ensure!(
             self.xcap_root.starts_with('/') && !self.xcap_root.ends_with('/'),
@@ -648,6 +715,35 @@ impl Config {
     }
 }
 
+/// Listen addresses for a transport that defaults beside SIP: what was
+/// given, or the first SIP address's host on `port` when SIP is on 5060
+/// (any free port when SIP's is 0, as tests run), or none; `none` turns
+/// the transport off.
+fn derived_listen(
+    flag: &str,
+    given: Vec<String>,
+    sip_listen: &[SocketAddr],
+    port: u16,
+) -> anyhow::Result<Vec<SocketAddr>> {
+    if given.is_empty() {
+        return Ok(match sip_listen.first() {
+            Some(sip) if sip.port() == 5060 => vec![SocketAddr::new(sip.ip(), port)],
+            Some(sip) if sip.port() == 0 => vec![SocketAddr::new(sip.ip(), 0)],
+            _ => vec![],
+        });
+    }
+    if given.iter().any(|a| a.eq_ignore_ascii_case("none")) {
+        return Ok(vec![]);
+    }
+    given
+        .iter()
+        .map(|a| {
+            a.parse::<SocketAddr>()
+                .map_err(|e| anyhow::anyhow!("bad {flag} {a}: {e}"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -700,5 +796,56 @@ mod tests {
         assert!(resolve(&["--max-tcp-message-size", "100"]).is_err());
         assert!(resolve(&["--max-subscriptions-per-watcher", "0"]).is_err());
         Ok(())
+    }
+
+    fn with_cert(o: Options) -> Options {
+        Options {
+            tls_cert: Some("cert.pem".into()),
+            tls_key: Some("key.pem".into()),
+            ..o
+        }
+    }
+
+    #[test]
+    fn without_a_certificate_nothing_listens_on_tls_or_wss() {
+        let c = Config::resolve(Options::default()).unwrap();
+        assert!(c.tls_listen.is_empty() && c.wss_listen.is_empty());
+    }
+
+    #[test]
+    fn with_a_certificate_tls_and_wss_listen_beside_sip() {
+        let c = Config::resolve(with_cert(Options::default())).unwrap();
+        assert_eq!(c.tls_listen, vec!["127.0.0.1:5061".parse().unwrap()]);
+        assert_eq!(c.wss_listen, vec!["127.0.0.1:7443".parse().unwrap()]);
+
+        let edge = Options {
+            sip_listen: vec!["0.0.0.0:5060".parse().unwrap()],
+            ..Options::default()
+        };
+        let c = Config::resolve(with_cert(edge)).unwrap();
+        assert_eq!(c.tls_listen, vec!["0.0.0.0:5061".parse().unwrap()]);
+
+        let tests = Options {
+            sip_listen: vec!["127.0.0.1:0".parse().unwrap()],
+            wss_listen: vec!["none".into()],
+            ..Options::default()
+        };
+        let c = Config::resolve(with_cert(tests)).unwrap();
+        assert_eq!(c.tls_listen, vec!["127.0.0.1:0".parse().unwrap()]);
+        assert!(c.wss_listen.is_empty());
+    }
+
+    #[test]
+    fn tls_flags_without_a_certificate_or_key_are_refused() {
+        let listen = Options {
+            tls_listen: vec!["127.0.0.1:5061".into()],
+            ..Options::default()
+        };
+        assert!(Config::resolve(listen).is_err());
+        let cert_only = Options {
+            tls_cert: Some("cert.pem".into()),
+            ..Options::default()
+        };
+        assert!(Config::resolve(cert_only).is_err());
     }
 }

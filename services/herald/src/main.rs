@@ -28,6 +28,15 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config.log);
+    // One crypto provider for the whole process, before anything builds a
+    // TLS configuration (STACK.md: a second provider pulled in by another
+    // crate would otherwise make rustls's builder panic).
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a TLS crypto provider was already installed");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

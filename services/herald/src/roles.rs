@@ -262,6 +262,12 @@ fn edge_router(config: &Config) -> Arc<dyn EdgeDelivery> {
 }
 
 async fn sip_listeners(config: &Config) -> anyhow::Result<Listeners> {
+    // The certificate first: a bad one stops the start before any socket
+    // is bound or announced.
+    let certificates = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(edge::TlsCertificates::load(cert, key)?),
+        _ => None,
+    };
     let mut listeners = bind(&config.sip_listen, config.udp_buffer).await?;
     for addr in &config.ws_listen {
         let ws = TcpListener::bind(addr)
@@ -269,6 +275,23 @@ async fn sip_listeners(config: &Config) -> anyhow::Result<Listeners> {
             .with_context(|| format!("cannot bind WebSocket {addr}"))?;
         println!("listening sip+ws {}", ws.local_addr()?);
         listeners.ws.push(ws);
+    }
+    if let Some(certificates) = certificates {
+        for addr in &config.tls_listen {
+            let tls = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind TLS {addr}"))?;
+            println!("listening sip+tls {}", tls.local_addr()?);
+            listeners.tls.push(tls);
+        }
+        for addr in &config.wss_listen {
+            let wss = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind secure WebSocket {addr}"))?;
+            println!("listening sip+wss {}", wss.local_addr()?);
+            listeners.wss.push(wss);
+        }
+        listeners.certificates = Some(certificates);
     }
     for s in &listeners.udp {
         println!("listening sip+udp {}", s.local_addr()?);
@@ -405,6 +428,8 @@ fn edge_config(config: &Config, public_grpc: Option<String>) -> EdgeConfig {
         drain_timeout: Duration::from_secs(config.drain_timeout),
         ws_ping_interval: (config.ws_ping_interval > 0)
             .then(|| Duration::from_secs(config.ws_ping_interval)),
+        tls_handshake_timeout: Duration::from_secs(config.tls_handshake_timeout),
+        tls_reload_interval: Duration::from_secs(config.tls_reload_interval),
     }
 }
 

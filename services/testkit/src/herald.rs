@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::ua::{TcpUa, UdpUa};
+use crate::ua::{TcpUa, TlsUa, UdpUa, WsUa};
+use crate::TestTls;
 
 /// How long `herald` may take from spawn to `ready`.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -33,6 +34,15 @@ impl Herald {
     pub fn start(args: &[&str]) -> Result<HeraldProcess> {
         let bin = herald_bin()?;
         HeraldProcess::spawn(&bin, args)
+    }
+
+    /// Like [`Herald::start`], with the server certificate of `tls`
+    /// (`--tls-cert`, `--tls-key`): TLS and WSS listen on free ports too.
+    pub fn start_tls(tls: &TestTls, args: &[&str]) -> Result<HeraldProcess> {
+        let flags = tls.flags();
+        let mut all: Vec<&str> = flags.iter().map(String::as_str).collect();
+        all.extend_from_slice(args);
+        Self::start(&all)
     }
 
     /// The `herald` executable the tests run (built once when `HERALD_BIN`
@@ -83,6 +93,12 @@ pub struct HeraldProcess {
     pub tcp: SocketAddr,
     /// Where the gRPC server listens (cluster roles), if any.
     pub grpc: Option<SocketAddr>,
+    /// Where SIP over WebSocket listens, if it does.
+    pub ws: Option<SocketAddr>,
+    /// Where SIP over TLS listens (only with a certificate).
+    pub tls: Option<SocketAddr>,
+    /// Where SIP over secure WebSocket listens (only with a certificate).
+    pub wss: Option<SocketAddr>,
     /// Where XCAP (HTTP) listens (`all`, `xcap`), if it does.
     pub xcap: Option<SocketAddr>,
     log_path: PathBuf,
@@ -146,13 +162,16 @@ impl HeraldProcess {
             udp: SocketAddr::from(([0, 0, 0, 0], 0)),
             tcp: SocketAddr::from(([0, 0, 0, 0], 0)),
             grpc: None,
+            ws: None,
+            tls: None,
+            wss: None,
             xcap: None,
             log_path,
             tail,
             stopped: false,
         };
-        let (udp, tcp, grpc, xcap) = match wait_ready(&rx, !shard) {
-            Ok(addrs) => addrs,
+        let ports = match wait_ready(&rx, !shard) {
+            Ok(ports) => ports,
             Err(e) => {
                 let status = proc.child.try_wait().ok().flatten();
                 return Err(e.context(format!(
@@ -162,10 +181,13 @@ impl HeraldProcess {
                 )));
             }
         };
-        proc.udp = udp;
-        proc.tcp = tcp;
-        proc.grpc = grpc;
-        proc.xcap = xcap;
+        proc.udp = ports.udp;
+        proc.tcp = ports.tcp;
+        proc.grpc = ports.grpc;
+        proc.ws = ports.ws;
+        proc.tls = ports.tls;
+        proc.wss = ports.wss;
+        proc.xcap = ports.xcap;
         Ok(proc)
     }
 
@@ -177,6 +199,26 @@ impl HeraldProcess {
     /// A TCP user agent `user@example.com` connected to this herald.
     pub fn tcp_ua(&self, user: &str) -> Result<TcpUa> {
         TcpUa::connect(user, self.tcp)
+    }
+
+    /// A TLS user agent connected to this herald's TLS listener, trusting
+    /// the test CA of `tls`.
+    pub fn tls_ua(&self, user: &str, tls: &TestTls) -> Result<TlsUa> {
+        let addr = self.tls.context("this herald has no TLS listener")?;
+        TlsUa::connect_tls(user, addr, tls)
+    }
+
+    /// A secure WebSocket user agent connected to this herald's WSS
+    /// listener, trusting the test CA of `tls`.
+    pub fn wss_ua(&self, user: &str, tls: &TestTls) -> Result<WsUa> {
+        let addr = self.wss.context("this herald has no WSS listener")?;
+        WsUa::connect_wss(user, addr, tls)
+    }
+
+    /// A plain WebSocket user agent connected to this herald.
+    pub fn ws_ua(&self, user: &str) -> Result<WsUa> {
+        let addr = self.ws.context("this herald has no WebSocket listener")?;
+        WsUa::connect_ws(user, addr)
     }
 
     pub fn pid(&self) -> u32 {
@@ -322,20 +364,33 @@ fn pump(
     });
 }
 
-/// Reads `listening sip+udp A`, `listening sip+tcp A`, `ready`.
-/// Reads the start-up lines until `ready`: the SIP listeners (required
-/// when `sip`) and the gRPC listener (cluster roles).
-fn wait_ready(
-    rx: &mpsc::Receiver<String>,
-    sip: bool,
-) -> Result<(
-    SocketAddr,
-    SocketAddr,
-    Option<SocketAddr>,
-    Option<SocketAddr>,
-)> {
+/// The listening addresses herald printed before `ready`.
+struct Ports {
+    udp: SocketAddr,
+    tcp: SocketAddr,
+    grpc: Option<SocketAddr>,
+    ws: Option<SocketAddr>,
+    tls: Option<SocketAddr>,
+    wss: Option<SocketAddr>,
+    xcap: Option<SocketAddr>,
+}
+
+/// Reads the start-up lines (`listening sip+udp A`, `listening sip+tcp A`,
+/// ...) until `ready`: the UDP and TCP listeners are required when `sip`;
+/// gRPC (cluster roles), WS, TLS and WSS are noted when present.
+fn wait_ready(rx: &mpsc::Receiver<String>, sip: bool) -> Result<Ports> {
     let deadline = Instant::now() + READY_DEADLINE;
-    let (mut udp, mut tcp, mut grpc, mut xcap) = (None, None, None, None);
+    let (mut udp, mut tcp) = (None, None);
+    let none = SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut ports = Ports {
+        udp: none,
+        tcp: none,
+        grpc: None,
+        ws: None,
+        tls: None,
+        wss: None,
+        xcap: None,
+    };
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = match rx.recv_timeout(left) {
@@ -348,40 +403,41 @@ fn wait_ready(
             }
         };
         let line = line.trim();
-        if let Some(addr) = line.strip_prefix("listening sip+udp ") {
-            udp = Some(
-                addr.trim()
-                    .parse()
-                    .with_context(|| format!("bad line {line:?}"))?,
-            );
-        } else if let Some(addr) = line.strip_prefix("listening sip+tcp ") {
-            tcp = Some(
-                addr.trim()
-                    .parse()
-                    .with_context(|| format!("bad line {line:?}"))?,
-            );
-        } else if let Some(addr) = line.strip_prefix("listening grpc ") {
-            grpc = Some(
-                addr.trim()
-                    .parse()
-                    .with_context(|| format!("bad line {line:?}"))?,
-            );
-        } else if let Some(addr) = line.strip_prefix("listening xcap ") {
-            xcap = Some(
-                addr.trim()
-                    .parse()
-                    .with_context(|| format!("bad line {line:?}"))?,
-            );
-        } else if line == "ready" {
-            let none = SocketAddr::from(([0, 0, 0, 0], 0));
+        if line == "ready" {
             return match (udp, tcp) {
-                (Some(u), Some(t)) => Ok((u, t, grpc, xcap)),
-                _ if !sip => Ok((none, none, grpc, xcap)),
+                (Some(u), Some(t)) => Ok(Ports {
+                    udp: u,
+                    tcp: t,
+                    ..ports
+                }),
+                _ if !sip => Ok(ports),
                 _ => Err(anyhow!(
                     "`ready` before both listening lines (udp {udp:?}, tcp {tcp:?})"
                 )),
             };
         }
+        let Some(rest) = line.strip_prefix("listening ") else {
+            continue;
+        };
+        let Some((what, addr)) = rest.split_once(' ') else {
+            continue;
+        };
+        let slot = match what {
+            "sip+udp" => &mut udp,
+            "sip+tcp" => &mut tcp,
+            "grpc" => &mut ports.grpc,
+            "sip+ws" => &mut ports.ws,
+            "sip+tls" => &mut ports.tls,
+            "sip+wss" => &mut ports.wss,
+            "xcap" => &mut ports.xcap,
+            _ => continue,
+        };
+        // With several of a kind, the last one printed.
+        *slot = Some(
+            addr.trim()
+                .parse()
+                .with_context(|| format!("bad line {line:?}"))?,
+        );
     }
 }
 
@@ -435,7 +491,32 @@ pub(crate) fn workspace_root() -> PathBuf {
 fn build_herald() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let root = workspace_root();
-    let out = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    // `cargo test` gives the test process the variables of the package
+    // under test (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...). Some build
+    // scripts (ring's) rerun when those differ, so passing them on would
+    // rebuild ring and all above it here, and again at the next build
+    // from a shell: the inner build gets the environment a shell has.
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            )
+        {
+            command.env_remove(name);
+        }
+    }
+    let out = command
         .args([
             "build",
             "-p",

@@ -5,7 +5,8 @@
 //! Redis Clusters of them ([`RedisCluster`]), whole Herald clusters of
 //! edges and shards on either ([`TestCluster`]), scripted SIP user
 //! agents that send raw wire bytes and read what comes back ([`UdpUa`],
-//! [`TcpUa`]), and a runner for SIPp scenarios ([`Sipp`]).
+//! [`TcpUa`], [`TlsUa`], [`WsUa`] over WS or WSS), test certificates made
+//! at test time ([`TestTls`]), and a runner for SIPp scenarios ([`Sipp`]).
 //!
 //! Must never: sleep to wait for a condition (every wait has a deadline and
 //! polls or blocks on the event itself), leave a child process behind (all
@@ -36,8 +37,10 @@ mod herald;
 pub mod presence;
 mod redis;
 mod sipp;
+mod tls;
 mod ua;
 mod wait;
+mod ws;
 
 pub use cluster::{ClusterSpec, Redis, RedisKind, TestCluster};
 pub use digest::{authorization, challenges, DigestChallenge};
@@ -45,9 +48,11 @@ pub use herald::{Herald, HeraldProcess};
 pub use redis::{RedisCluster, RedisServer};
 pub use sipp::{sipp_path, Sipp, SippOutcome, SippProcess};
 pub use ua::{
-    distinct_call_ids, response_contacts, RawRequest, Received, Tcp, TcpUa, Transport, Ua, Udp,
-    UdpUa, DEFAULT_DOMAIN,
+    distinct_call_ids, response_contacts, RawRequest, Received, Tcp, TcpUa, TlsUa, Transport, Ua,
+    Udp, UdpUa, WsUa, DEFAULT_DOMAIN,
 };
+pub use tls::{ReadWrite, TestTls, TlsConnection};
+pub use ws::Ws;
 pub use wait::{eventually, millis, secs};
 
 /// `z9hG4bK` followed by random hex: a fresh RFC 3261 §8.1.1.7 branch.

@@ -26,6 +26,7 @@ use sip::{
     Contact, ContactList, Frame, HeaderName, Limits, Message, Method, Request, Response, Uri, Via,
 };
 
+use crate::tls::ReadWrite;
 use crate::{escape_bytes, fresh_branch, random_hex};
 
 /// The domain test users live in (Herald's open default serves any).
@@ -96,9 +97,14 @@ pub struct Udp {
     buf: Vec<u8>,
 }
 
-/// A TCP connection to the server, framed with `sip::frame_stream`.
+/// A TCP or TLS connection to the server, framed with `sip::frame_stream`.
 pub struct Tcp {
-    stream: TcpStream,
+    stream: Box<dyn ReadWrite>,
+    /// The socket under `stream` (a second handle): timeouts, shutdown.
+    socket: TcpStream,
+    tls: bool,
+    /// DER of the certificate a TLS server presented.
+    peer_certificate: Option<Vec<u8>>,
     local: SocketAddr,
     peer: SocketAddr,
     buf: Vec<u8>,
@@ -107,8 +113,12 @@ pub struct Tcp {
 
 pub type UdpUa = Ua<Udp>;
 pub type TcpUa = Ua<Tcp>;
+/// A TLS agent: the same connection agent as [`TcpUa`], over TLS.
+pub type TlsUa = Ua<Tcp>;
+/// A WebSocket agent (WS or WSS, RFC 7118).
+pub type WsUa = Ua<crate::ws::Ws>;
 
-fn read_timeout(deadline: Instant) -> Option<Duration> {
+pub(crate) fn read_timeout(deadline: Instant) -> Option<Duration> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         None
@@ -117,7 +127,7 @@ fn read_timeout(deadline: Instant) -> Option<Duration> {
     }
 }
 
-fn is_timeout(e: &std::io::Error) -> bool {
+pub(crate) fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
@@ -183,10 +193,18 @@ impl Transport for Udp {
 
 impl Transport for Tcp {
     fn via_transport(&self) -> &'static str {
-        "TCP"
+        if self.tls {
+            "TLS"
+        } else {
+            "TCP"
+        }
     }
     fn contact_param(&self) -> Option<&'static str> {
-        Some("transport=tcp")
+        if self.tls {
+            Some("transport=tls")
+        } else {
+            Some("transport=tcp")
+        }
     }
     fn local_addr(&self) -> SocketAddr {
         self.local
@@ -237,13 +255,21 @@ impl Transport for Tcp {
             let Some(t) = read_timeout(deadline) else {
                 return Ok(None);
             };
-            self.stream.set_read_timeout(Some(t))?;
+            self.socket.set_read_timeout(Some(t))?;
             let mut chunk = [0u8; 16 * 1024];
             match self.stream.read(&mut chunk) {
                 Ok(0) => self.closed = true,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if is_timeout(&e) => return Ok(None),
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => self.closed = true,
+                // A TLS peer that closes without close_notify.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
+                    ) =>
+                {
+                    self.closed = true
+                }
                 Err(e) => return Err(e).context("TCP recv"),
             }
         }
@@ -322,7 +348,10 @@ impl Ua<Tcp> {
         let local = stream.local_addr()?;
         Ok(Ua::new(
             Tcp {
-                stream,
+                socket: stream.try_clone()?,
+                stream: Box::new(stream),
+                tls: false,
+                peer_certificate: None,
                 local,
                 peer: server,
                 buf: Vec::new(),
@@ -331,6 +360,32 @@ impl Ua<Tcp> {
             user,
             server,
         ))
+    }
+
+    /// A TLS agent for `user@example.com`, connected to `server` and
+    /// trusting only the test CA of `tls`.
+    pub fn connect_tls(user: &str, server: SocketAddr, tls: &crate::TestTls) -> Result<TlsUa> {
+        let conn = tls.connect(server)?;
+        let local = conn.socket.local_addr()?;
+        Ok(Ua::new(
+            Tcp {
+                socket: conn.socket,
+                stream: Box::new(conn.stream),
+                tls: true,
+                peer_certificate: Some(conn.peer_certificate),
+                local,
+                peer: server,
+                buf: Vec::new(),
+                closed: false,
+            },
+            user,
+            server,
+        ))
+    }
+
+    /// DER of the certificate the server presented (TLS agents only).
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        self.transport.peer_certificate.as_deref()
     }
 
     /// Waits (at most `within`) for the server to close the connection.
@@ -357,12 +412,12 @@ impl Ua<Tcp> {
 
     /// Closes the connection.
     pub fn close(&mut self) {
-        let _ = self.transport.stream.shutdown(Shutdown::Both);
+        let _ = self.transport.socket.shutdown(Shutdown::Both);
     }
 }
 
 impl<T: Transport> Ua<T> {
-    fn new(transport: T, user: &str, server: SocketAddr) -> Ua<T> {
+    pub(crate) fn new(transport: T, user: &str, server: SocketAddr) -> Ua<T> {
         Ua {
             transport,
             server,
@@ -375,6 +430,10 @@ impl<T: Transport> Ua<T> {
             transactions: HashMap::new(),
             absorbed: 0,
         }
+    }
+
+    pub(crate) fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
     }
 
     /// Uses another domain for this agent's AOR.

@@ -2,6 +2,7 @@
 //! [`crate::Edge::receive`] with the flow they came over.
 
 pub(crate) mod tcp;
+pub(crate) mod tls;
 pub(crate) mod udp;
 pub(crate) mod ws;
 
@@ -74,10 +75,7 @@ pub(crate) fn open_flow(
 ) -> (Flow, mpsc::Receiver<Bytes>) {
     let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let scheme = match transport {
-        Transport::Ws => "ws",
-        _ => "tcp",
-    };
+    let scheme = transport.scheme();
     let flow = Flow {
         transport,
         local,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use sip::Frame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -25,9 +25,24 @@ async fn connection(
     let Ok(local) = stream.local_addr() else {
         return;
     };
-    let (flow, mut rx) = super::open_flow(&edge, Transport::Tcp, local, remote);
+    serve_stream(edge, stream, Transport::Tcp, local, remote, shutdown).await;
+}
 
-    let (mut reader, mut writer) = stream.into_split();
+/// Serves one byte-stream connection (TCP, or TLS once the handshake is
+/// done) as a flow: Content-Length framing in, the flow's queue out.
+pub(crate) async fn serve_stream<S>(
+    edge: Arc<Edge>,
+    stream: S,
+    transport: Transport,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (flow, mut rx) = super::open_flow(&edge, transport, local, remote);
+
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let writer_task = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if writer.write_all(&bytes).await.is_err() {
@@ -66,7 +81,7 @@ async fn connection(
                 Err(e) => {
                     // Framing is lost: answer what can be answered, then
                     // close (RFC 3261 §18.3).
-                    tracing::debug!(%remote, error = %e, "TCP framing error, closing");
+                    tracing::debug!(%remote, error = %e, transport = transport.via_name(), "framing error, closing");
                     let head = Bytes::copy_from_slice(&buf);
                     edge.reject_malformed(&head, &e, &flow).await;
                     break 'read;

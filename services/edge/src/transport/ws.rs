@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -51,6 +52,21 @@ async fn connection(
     let Ok(local) = stream.local_addr() else {
         return;
     };
+    serve_socket(edge, stream, Transport::Ws, local, remote, shutdown).await;
+}
+
+/// Serves one WebSocket connection over `stream` (plain TCP for WS, a TLS
+/// stream for WSS): the upgrade, then one SIP message per frame.
+pub(crate) async fn serve_socket<S>(
+    edge: Arc<Edge>,
+    stream: S,
+    transport: Transport,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // tungstenite refuses (and the connection ends on) frames past twice
     // the SIP limit; frames between the two reach the parser, which
     // answers 413 and keeps the connection: a frame is its own framing.
@@ -67,7 +83,7 @@ async fn connection(
             return;
         }
     };
-    let (flow, mut rx) = super::open_flow(&edge, Transport::Ws, local, remote);
+    let (flow, mut rx) = super::open_flow(&edge, transport, local, remote);
 
     let (mut sink, mut source) = ws.split();
     // Keep-alive (the ping/pong): the server pings every interval;
