@@ -30,6 +30,14 @@ impl Transport {
             Transport::Ws => "WS",
         }
     }
+    /// Lower-case name, for metrics and traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Ws => "ws",
+        }
+    }
     pub fn reliable(self) -> bool {
         !matches!(self, Transport::Udp)
     }

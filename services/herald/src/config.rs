@@ -182,6 +182,11 @@ pub(crate) struct Options {
     /// Log filter (tracing syntax), e.g. info or herald=debug,edge=debug.
     #[arg(long, env = "HERALD_LOG", global = true)]
     pub(crate) log: Option<String>,
+    /// OpenTelemetry collector to export traces and metrics to over OTLP/gRPC,
+    /// e.g. http://127.0.0.1:4317. Nothing is exported without it (or the
+    /// standard OTEL_EXPORTER_OTLP_ENDPOINT).
+    #[arg(long, env = "HERALD_OTLP_ENDPOINT", global = true)]
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -239,6 +244,7 @@ struct FileConfig {
     notify_queue: Option<usize>,
     server_header: Option<String>,
     log: Option<String>,
+    otlp_endpoint: Option<String>,
 }
 
 /// The resolved configuration.
@@ -281,6 +287,7 @@ pub(crate) struct Config {
     pub(crate) notify_queue: usize,
     pub(crate) server_header: Option<String>,
     pub(crate) log: String,
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -385,6 +392,10 @@ impl Config {
                 None => Some("Herald".into()),
             },
             log: o.log.or(file.log).unwrap_or_else(|| "info".into()),
+            otlp_endpoint: o
+                .otlp_endpoint
+                .or(file.otlp_endpoint)
+                .filter(|e| !e.is_empty()),
         };
         config.validate()?;
         Ok(config)
@@ -397,6 +408,12 @@ impl Config {
             "need min-expires <= default-expires <= max-expires"
         );
         anyhow::ensure!(self.timer_t1_ms > 0, "timer-t1-ms must be positive");
+        if let Some(e) = &self.otlp_endpoint {
+            anyhow::ensure!(
+                e.starts_with("http://") || e.starts_with("https://"),
+                "otlp-endpoint must be an http:// or https:// URL, got {e}"
+            );
+        }
         anyhow::ensure!(
             self.max_body_size <= self.max_message_size,
             "max-body-size must not exceed max-message-size"

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use api::{DeliveryError, EdgeDelivery, OutboundRequest};
 use bytes::Bytes;
+use tracing::Instrument;
 use sip::{Aor, Method, SubscriptionState};
 use store::{SubscriptionRecord, UnixTime};
 
@@ -80,6 +81,9 @@ const COUNTER_BLOCK: u32 = 64;
 struct Change {
     state: Option<NotifyState>,
     body: Option<Body>,
+    /// The request that caused it (its trace, its arrival time); a change
+    /// folded into a queued one keeps the older cause.
+    cause: telemetry::Cause,
 }
 
 #[derive(Default)]
@@ -207,7 +211,11 @@ impl Notifier {
                         });
                     }
                 }
-                _ => p.changes.push_back(Change { state, body }),
+                _ => p.changes.push_back(Change {
+                    state,
+                    body,
+                    cause: telemetry::Cause::here(),
+                }),
             }
             !std::mem::replace(&mut p.running, true)
         };
@@ -257,6 +265,7 @@ async fn drain(shared: Arc<Shared>) {
         let Some(Change {
             state: new_state,
             body,
+            cause,
         }) = change
         else {
             continue;
@@ -331,6 +340,7 @@ async fn drain(shared: Arc<Shared>) {
             flow_only: false,
         };
         let terminated = matches!(*state, NotifyState::Terminated { .. });
+        let span = cause.notify_span(dialog.package.name());
         let mut request = request;
         let mut result;
         let mut attempt = 0;
@@ -346,6 +356,7 @@ async fn drain(shared: Arc<Shared>) {
                         (*cseq + COUNTER_BLOCK, *winfo_version + COUNTER_BLOCK);
                     match store
                         .save_notify_counters(&dialog.presentity, id.0, cseq_mark, version_mark)
+                        .instrument(span.clone())
                         .await
                     {
                         Ok(()) => {
@@ -358,8 +369,12 @@ async fn drain(shared: Arc<Shared>) {
                     }
                 }
             }
+            if attempt == 0 {
+                cause.notify_sent();
+            }
             result = delivery
                 .send_request(&dialog.record.flow, request.clone())
+                .instrument(span.clone())
                 .await;
             attempt += 1;
             // The edge holding the flow failed mid-way (in a cluster: it

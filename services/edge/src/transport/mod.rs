@@ -49,12 +49,13 @@ pub(crate) async fn accept_loop<F, Fut>(
             _ = shutdown.cancelled() => return,
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(
-            Arc::clone(&edge),
-            stream,
-            remote,
-            shutdown.clone(),
-        ));
+        let conn = connection(Arc::clone(&edge), stream, remote, shutdown.clone());
+        // Counted in sip.connections.active while the connection lives.
+        let open = telemetry::metrics().connection(what);
+        tokio::spawn(async move {
+            let _open = open;
+            conn.await
+        });
     }
 }
 
