@@ -32,6 +32,7 @@
 
 pub mod cluster;
 mod herald;
+pub mod otlp;
 pub mod presence;
 mod redis;
 mod sipp;
@@ -40,6 +41,7 @@ mod wait;
 
 pub use cluster::{ClusterSpec, Redis, RedisKind, TestCluster};
 pub use herald::{Herald, HeraldProcess};
+pub use otlp::{OtlpSink, ReceivedSpan};
 pub use redis::{RedisCluster, RedisServer};
 pub use sipp::{sipp_path, Sipp, SippOutcome, SippProcess};
 pub use ua::{
