@@ -186,6 +186,11 @@ impl OtlpSink {
             .clone()
     }
 
+    /// How many spans have arrived.
+    pub fn span_count(&self) -> usize {
+        self.sink.0.lock().unwrap_or_else(|e| e.into_inner()).spans.len()
+    }
+
     /// Names of every metric received so far (repeated per export).
     pub fn metric_names(&self) -> Vec<String> {
         self.sink
