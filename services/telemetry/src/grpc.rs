@@ -190,3 +190,48 @@ where
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+    use super::{HeaderExtractor, MetadataInjector};
+
+    /// What a client writes into metadata is what a server reads back
+    /// from the HTTP/2 headers the metadata becomes.
+    #[test]
+    fn traceparent_survives_metadata_to_headers() {
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let cx = opentelemetry::Context::new().with_remote_span_context(sc.clone());
+        let propagator = TraceContextPropagator::new();
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        propagator.inject_context(&cx, &mut MetadataInjector(&mut metadata));
+        assert_eq!(
+            metadata.get("traceparent").and_then(|v| v.to_str().ok()),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        let headers = metadata.into_headers();
+        let back = propagator.extract(&HeaderExtractor(&headers));
+        let got = back.span().span_context().clone();
+        assert_eq!(got.trace_id(), sc.trace_id());
+        assert_eq!(got.span_id(), sc.span_id());
+        assert!(got.is_remote());
+    }
+
+    #[test]
+    fn no_headers_no_parent() {
+        let headers = http::HeaderMap::new();
+        let cx = TraceContextPropagator::new().extract(&HeaderExtractor(&headers));
+        assert!(!cx.span().span_context().is_valid());
+    }
+}

@@ -42,6 +42,10 @@ const OTEL_FILTER: &str = "info,h2=off,hyper=off,tonic=off,tower=off";
 /// Whether spans go to an OpenTelemetry tracer (so trace ids exist).
 static TRACING: AtomicBool = AtomicBool::new(false);
 
+/// Whether the log filter can show INFO spans, so a `trace_id` field in
+/// them would be printed (otherwise recording it is wasted work).
+static LOGS_SHOW_SPANS: AtomicBool = AtomicBool::new(false);
+
 /// Telemetry settings, resolved by the binary's configuration.
 #[derive(Debug, Clone, Default)]
 pub struct TelemetryConfig {
@@ -123,6 +127,10 @@ fn resource(config: &TelemetryConfig) -> Resource {
 pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
+    let shows_info = filter
+        .max_level_hint()
+        .is_none_or(|max| max >= tracing::level_filters::LevelFilter::INFO);
+    LOGS_SHOW_SPANS.store(shows_info, Ordering::Release);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(filter);
@@ -259,7 +267,7 @@ pub fn tracing_enabled() -> bool {
 /// inside it carries the id to look the trace up by. The span must have
 /// its parent set already: reading the context starts the span.
 pub fn record_trace_id(span: &tracing::Span) {
-    if !tracing_enabled() || span.is_disabled() {
+    if !tracing_enabled() || !LOGS_SHOW_SPANS.load(Ordering::Relaxed) || span.is_disabled() {
         return;
     }
     let cx = span.context();
