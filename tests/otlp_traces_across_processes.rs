@@ -39,8 +39,17 @@ fn one_publish_is_one_trace_across_edge_presence_redis_and_notify() -> Result<()
     let notify = bob.recv_notify(&mut dialog, secs(10))?;
     ensure!(notify.body_text().contains("traced"));
 
-    // The PUBLISH's trace, once it holds the NOTIFY sent through an edge.
-    let trace = sink.wait_for_spans(secs(20), "the PUBLISH's trace with its NOTIFY", |spans| {
+    // The PUBLISH's trace, once every process has exported its part (each
+    // exports on its own schedule): the shard's gRPC and Redis spans and
+    // the NOTIFY sent through an edge.
+    let complete = |trace: &[ReceivedSpan]| {
+        let has = |f: &dyn Fn(&ReceivedSpan) -> bool| trace.iter().any(f);
+        has(&|s| s.service == "herald-presence" && s.name.ends_with("Presence/Publish"))
+            && has(&|s| s.service == "herald-presence" && s.name.starts_with("redis "))
+            && has(&|s| s.name == "SIP NOTIFY out")
+    };
+    let mut last = Vec::new();
+    let found = sink.wait_for_spans(secs(20), "the PUBLISH's whole trace", |spans| {
         let root = spans
             .iter()
             .find(|s| s.name == "SIP PUBLISH" && s.parent_span_id.is_empty())?;
@@ -49,10 +58,18 @@ fn one_publish_is_one_trace_across_edge_presence_redis_and_notify() -> Result<()
             .filter(|s| s.trace_id == root.trace_id)
             .cloned()
             .collect();
-        trace
+        if complete(&trace) {
+            return Some(trace);
+        }
+        last = trace;
+        None
+    });
+    let trace = found.map_err(|e| {
+        let got: Vec<String> = last
             .iter()
-            .any(|s| s.name == "SIP NOTIFY out")
-            .then_some(trace)
+            .map(|s| format!("{} [{}]", s.name, s.service))
+            .collect();
+        e.context(format!("spans of the trace so far: {}", got.join(", ")))
     })?;
     let describe = || {
         trace
