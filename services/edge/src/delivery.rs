@@ -27,13 +27,18 @@ impl EdgeDelivery for Delivery {
         request: OutboundRequest,
     ) -> Result<FinalResponse, DeliveryError> {
         // The client transaction, a child of whoever asked (a NOTIFY under
-        // the PUBLISH that caused it, across processes via gRPC).
-        let span = tracing::info_span!(
-            "sip.client",
-            otel.name = %format_args!("SIP {} out", request.method.as_str()),
-            otel.kind = "client",
-            sip.method = %request.method.as_str(),
-        );
+        // the PUBLISH that caused it, across processes via gRPC); none when
+        // nobody traced the asking (a sampled-out request).
+        let span = if tracing::Span::current().is_none() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
+                "sip.client",
+                otel.name = %format_args!("SIP {} out", request.method.as_str()),
+                otel.kind = "client",
+                sip.method = %request.method.as_str(),
+            )
+        };
         self.0.send_request(flow, request).instrument(span).await
     }
 }

@@ -94,10 +94,11 @@ impl std::fmt::Debug for ClientCall {
 
 impl ClientCall {
     /// Starts a call sending a `Req`, under the current span; writes the
-    /// new span's context into `metadata`.
+    /// new span's context into `metadata`. Outside any span (work a
+    /// sampled-out request queued) the call gets none either.
     pub fn start<Req>(metadata: &mut tonic::metadata::MetadataMap) -> ClientCall {
         let request = short_type_name::<Req>();
-        let span = if crate::tracing_enabled() {
+        let span = if crate::tracing_enabled() && !tracing::Span::current().is_none() {
             tracing::info_span!(
                 "grpc.client",
                 otel.name = %format_args!("grpc {request}"),

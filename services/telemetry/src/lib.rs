@@ -310,10 +310,14 @@ impl std::fmt::Debug for Cause {
 }
 
 impl Cause {
-    /// The request being handled on this task, and its trace.
+    /// The request being handled on this task, and its trace when that
+    /// trace is sampled (an unsampled one gets no NOTIFY spans at all, so
+    /// sampling saves their cost too).
     pub fn here() -> Cause {
         Cause {
-            cx: tracing_enabled().then(|| tracing::Span::current().context()),
+            cx: tracing_enabled()
+                .then(|| tracing::Span::current().context())
+                .filter(|cx| cx.span().span_context().is_sampled()),
             at: request_started(),
         }
     }
