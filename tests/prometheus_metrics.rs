@@ -23,7 +23,8 @@ fn scrape(addr: SocketAddr) -> Result<String> {
     };
     ensure!(head.starts_with("HTTP/1.1 200"), "scrape answered {head}");
     ensure!(
-        head.to_ascii_lowercase().contains("content-type: text/plain"),
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
         "Prometheus text format: {head}"
     );
     Ok(body.to_string())

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex, Weak};
 
 use api::{DeliveryError, EdgeDelivery, OutboundRequest};
 use bytes::Bytes;
-use tracing::Instrument;
 use sip::{Aor, Method, SubscriptionState};
 use store::{SubscriptionRecord, UnixTime};
+use tracing::Instrument;
 
 use crate::state::{Package, SubscriptionId};
 use crate::winfo::{self, WatcherEntry};

@@ -12,7 +12,7 @@ use sip::Aor;
 use tracing::Instrument;
 
 use crate::{
-    BindingSet, Binding, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
+    Binding, BindingSet, MessageId, PublicationRecord, Store, StoreError, StoredMessage,
     SubscriptionRecord, UnixTime,
 };
 

@@ -67,7 +67,10 @@ pub fn extract(headers: &http::HeaderMap) -> opentelemetry::Context {
 pub struct TraceInterceptor;
 
 impl tonic::service::Interceptor for TraceInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         inject(&tracing::Span::current(), request.metadata_mut());
         Ok(request)
     }

@@ -125,8 +125,8 @@ fn resource(config: &TelemetryConfig) -> Resource {
 /// before any role records a metric: instruments are bound to the meter
 /// provider installed here.
 pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
     let shows_info = filter
         .max_level_hint()
         .is_none_or(|max| max >= tracing::level_filters::LevelFilter::INFO);
@@ -141,7 +141,9 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     let mut meter_builder = SdkMeterProvider::builder().with_resource(resource.clone());
     let mut tracer = None;
     if let Some(endpoint) = &target {
-        let shown = endpoint.clone().unwrap_or_else(|| "OTEL_EXPORTER_OTLP_*".into());
+        let shown = endpoint
+            .clone()
+            .unwrap_or_else(|| "OTEL_EXPORTER_OTLP_*".into());
         let fail = |e: &dyn std::fmt::Display| TelemetryError::Otlp {
             endpoint: shown.clone(),
             reason: e.to_string(),

@@ -132,7 +132,10 @@ impl Metrics {
     pub fn connection(&'static self, transport: &'static str) -> ConnectionGuard {
         let attrs = [KeyValue::new("transport", transport)];
         self.connections.add(1, &attrs);
-        ConnectionGuard { metrics: self, transport }
+        ConnectionGuard {
+            metrics: self,
+            transport,
+        }
     }
 
     /// Records one Redis operation's duration.
@@ -150,7 +153,9 @@ pub struct ConnectionGuard {
 
 impl std::fmt::Debug for ConnectionGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("ConnectionGuard").field(&self.transport).finish()
+        f.debug_tuple("ConnectionGuard")
+            .field(&self.transport)
+            .finish()
     }
 }
 

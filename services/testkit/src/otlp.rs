@@ -97,7 +97,11 @@ impl TraceService for Sink {
                         trace_id: hex(&s.trace_id),
                         span_id: hex(&s.span_id),
                         parent_span_id: hex(&s.parent_span_id),
-                        attributes: s.attributes.iter().map(|kv| (kv.key.clone(), text(kv))).collect(),
+                        attributes: s
+                            .attributes
+                            .iter()
+                            .map(|kv| (kv.key.clone(), text(kv)))
+                            .collect(),
                     });
                 }
             }
@@ -188,7 +192,12 @@ impl OtlpSink {
 
     /// How many spans have arrived.
     pub fn span_count(&self) -> usize {
-        self.sink.0.lock().unwrap_or_else(|e| e.into_inner()).spans.len()
+        self.sink
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .spans
+            .len()
     }
 
     /// Names of every metric received so far (repeated per export).
