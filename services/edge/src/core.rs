@@ -72,7 +72,10 @@ impl Edge {
                 return;
             }
         }
-        let response = self.handle(&request, &flow).await;
+        // One span and one count per server transaction (telemetry).
+        let tx = telemetry::SipServerTx::start(request.method.as_str(), flow.transport.name());
+        let response = tx.run(self.handle(&request, &flow)).await;
+        tx.finish(response.status);
         let bytes = response.to_bytes();
         self.lock_server_tx().on_final(
             &key,

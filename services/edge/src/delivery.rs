@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use sip::{HeaderName, Request, Response, Uri};
 use store::FlowToken;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::core::BRANCH_PREFIX;
 use crate::flow::{Flow, Transport};
@@ -25,7 +26,20 @@ impl EdgeDelivery for Delivery {
         flow: &FlowToken,
         request: OutboundRequest,
     ) -> Result<FinalResponse, DeliveryError> {
-        self.0.send_request(flow, request).await
+        // The client transaction, a child of whoever asked (a NOTIFY under
+        // the PUBLISH that caused it, across processes via gRPC); none when
+        // nobody traced the asking (a sampled-out request).
+        let span = if tracing::Span::current().is_none() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
+                "sip.client",
+                otel.name = %format_args!("SIP {} out", request.method.as_str()),
+                otel.kind = "client",
+                sip.method = %request.method.as_str(),
+            )
+        };
+        self.0.send_request(flow, request).instrument(span).await
     }
 }
 

@@ -36,8 +36,9 @@ impl Transport {
             Transport::Wss => "WSS",
         }
     }
-    /// The token in flow names (`tls/7/1.2.3.4:5`).
-    pub(crate) fn scheme(self) -> &'static str {
+    /// Lower-case name: the token in flow names (`tls/7/1.2.3.4:5`), and
+    /// the transport label of metrics and traces.
+    pub fn name(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",

@@ -302,6 +302,11 @@ pub(crate) struct Options {
     /// manage users of the in-memory default.
     #[arg(long, env = "HERALD_CREDENTIALS", global = true)]
     pub(crate) credentials: Option<PathBuf>,
+    /// OpenTelemetry collector to export traces and metrics to over OTLP/gRPC,
+    /// e.g. http://127.0.0.1:4317. Nothing is exported without it (or the
+    /// standard OTEL_EXPORTER_OTLP_ENDPOINT).
+    #[arg(long, env = "HERALD_OTLP_ENDPOINT", global = true)]
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -382,6 +387,7 @@ struct FileConfig {
     auth_failure_window: Option<u64>,
     auth_backoff: Option<u64>,
     credentials: Option<PathBuf>,
+    otlp_endpoint: Option<String>,
 }
 
 /// The resolved configuration.
@@ -448,6 +454,7 @@ pub(crate) struct Config {
     pub(crate) auth_failure_window: u64,
     pub(crate) auth_backoff: u64,
     pub(crate) credentials: Option<PathBuf>,
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -640,6 +647,10 @@ impl Config {
                 .unwrap_or(60),
             auth_backoff: o.auth_backoff.or(file.auth_backoff).unwrap_or(300),
             credentials: o.credentials.or(file.credentials),
+            otlp_endpoint: o
+                .otlp_endpoint
+                .or(file.otlp_endpoint)
+                .filter(|e| !e.is_empty()),
         };
         config.validate()?;
         Ok(config)
@@ -668,6 +679,12 @@ impl Config {
             "need min-expires <= default-expires <= max-expires"
         );
         anyhow::ensure!(self.timer_t1_ms > 0, "timer-t1-ms must be positive");
+        if let Some(e) = &self.otlp_endpoint {
+            anyhow::ensure!(
+                e.starts_with("http://") || e.starts_with("https://"),
+                "otlp-endpoint must be an http:// or https:// URL, got {e}"
+            );
+        }
         anyhow::ensure!(
             self.max_body_size <= self.max_message_size,
             "max-body-size must not exceed max-message-size"

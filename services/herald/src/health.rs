@@ -2,14 +2,15 @@
 //! balancers: `GET /healthz` answers 200 while the process runs;
 //! `GET /readyz` answers 200 once the role serves and 503 from the moment
 //! it starts shutting down, so traffic moves away before it stops.
+//! `GET /metrics` answers the metrics in the Prometheus text format.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::routing::get;
 use axum::Router;
 
@@ -27,8 +28,28 @@ impl Readiness {
     }
 }
 
+/// The registry `/metrics` renders, set once by `main` after telemetry starts.
+static METRICS: OnceLock<Option<telemetry::Prometheus>> = OnceLock::new();
+
+pub(crate) fn set_metrics(prometheus: Option<telemetry::Prometheus>) {
+    let _ = METRICS.set(prometheus);
+}
+
+async fn metrics() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match METRICS.get().and_then(Option::as_ref) {
+        Some(p) => (
+            [(header::CONTENT_TYPE, telemetry::Prometheus::CONTENT_TYPE)],
+            p.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are off\n").into_response(),
+    }
+}
+
 fn app(readiness: Readiness) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
         .route(
             "/readyz",

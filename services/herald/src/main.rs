@@ -27,16 +27,12 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    init_logging(&config.log);
+    let role = cli.role.unwrap_or(Role::All);
     // One crypto provider for the whole process, before anything builds a
     // TLS configuration (STACK.md: a second provider pulled in by another
-    // crate would otherwise make rustls's builder panic).
-    if rustls::crypto::ring::default_provider()
-        .install_default()
-        .is_err()
-    {
-        tracing::debug!("a TLS crypto provider was already installed");
-    }
+    // crate would otherwise make rustls's builder panic). An error only
+    // says one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -44,8 +40,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Logs, traces and metrics; inside the runtime, since the OTLP
+    // exporter's gRPC connection lives on it.
+    let telemetry = {
+        let _runtime = runtime.enter();
+        match telemetry::init(&telemetry_config(&role, &config)) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("herald: {e}");
+                return ExitCode::from(64);
+            }
+        }
+    };
+    health::set_metrics(telemetry.prometheus());
     let result = runtime.block_on(async {
-        match cli.role.unwrap_or(Role::All) {
+        match role {
             Role::All => roles::all(config).await,
             Role::Edge => roles::edge(config).await,
             Role::Presence => roles::presence(config).await,
@@ -54,6 +63,8 @@ fn main() -> ExitCode {
             Role::Xcap => roles::xcap(config).await,
         }
     });
+    // Flush what is batched while the runtime still runs the exporters.
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -63,13 +74,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Telemetry for this process: `service.name` by role, Prometheus kept
+/// when there is a health endpoint to serve `/metrics` on.
+fn telemetry_config(role: &Role, config: &Config) -> telemetry::TelemetryConfig {
+    let service_name = match role {
+        Role::All => "herald",
+        Role::Edge => "herald-edge",
+        Role::Presence => "herald-presence",
+        Role::Messaging => "herald-messaging",
+        Role::Xcap => "herald-xcap",
+        Role::User { .. } => "herald-user",
+    };
+    telemetry::TelemetryConfig {
+        service_name: service_name.into(),
+        otlp_endpoint: config.otlp_endpoint.clone(),
+        prometheus: config.health_listen.is_some(),
+        log_filter: config.log.clone(),
+    }
 }
 
 /// Binds UDP then TCP on the same port for each address. With port 0 the

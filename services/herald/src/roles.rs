@@ -35,6 +35,7 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
     // state in it would only cost memory.
     presence_cfg.persist = config.redis.is_some();
     let presence = PresenceService::new(store.clone(), edge.delivery(), presence_cfg);
+    presence_gauges(&presence);
     // Pick up presence state a persistent store kept across a restart.
     let restored = presence
         .restore(None)
@@ -114,6 +115,7 @@ pub(crate) async fn edge(config: Config) -> anyhow::Result<()> {
     };
     let (shutdown, readiness) = lifecycle(&config).await?;
     let deliveries = tonic::transport::Server::builder()
+        .layer(telemetry::grpc::ServerLayer)
         .add_service(proto::edge_delivery_service(edge.delivery()))
         .serve_with_incoming_shutdown(incoming(grpc), shutdown.clone().cancelled_owned());
     let grpc_task = tokio::spawn(deliveries);
@@ -133,6 +135,7 @@ pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
     let (grpc, _) = grpc_listener(&config).await?;
     let delivery = edge_router(&config);
     let service = PresenceService::new(store, delivery, presence_config(&config));
+    presence_gauges(&service);
     let owned_slots = map.slots_of(me, store::SLOTS);
     let restored = service
         .restore(Some(&owned_slots))
@@ -150,6 +153,7 @@ pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
     println!("ready");
     tracing::info!(shard = %me, "herald presence shard ready");
     tonic::transport::Server::builder()
+        .layer(telemetry::grpc::ServerLayer)
         .add_service(proto::presence_service(owned))
         .serve_with_incoming_shutdown(incoming(grpc), shutdown.cancelled_owned())
         .await?;
@@ -169,6 +173,7 @@ pub(crate) async fn messaging(config: Config) -> anyhow::Result<()> {
     println!("ready");
     tracing::info!(shard = %me, "herald messaging shard ready");
     tonic::transport::Server::builder()
+        .layer(telemetry::grpc::ServerLayer)
         .add_service(proto::messaging_service(owned))
         .serve_with_incoming_shutdown(incoming(grpc), shutdown.cancelled_owned())
         .await?;
@@ -325,13 +330,31 @@ fn incoming(
     tokio_stream::wrappers::TcpListenerStream::new(listener)
 }
 
+/// Publications and subscriptions held, as gauges read at each collection.
+fn presence_gauges(presence: &PresenceService) {
+    let m = telemetry::metrics();
+    let p = presence.clone();
+    m.gauge(
+        "herald.presence.publications",
+        "Publications held by this process",
+        move || p.held().0 as i64,
+    );
+    let p = presence.clone();
+    m.gauge(
+        "herald.presence.subscriptions",
+        "Subscriptions held by this process",
+        move || p.held().1 as i64,
+    );
+}
+
 async fn store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match &config.redis {
-        Some(url) => Arc::new(
+        // Every Redis operation gets a span and a latency sample.
+        Some(url) => Arc::new(store::Traced::new(Arc::new(
             RedisStore::connect(url)
                 .await
                 .with_context(|| format!("cannot reach Redis at {url}"))?,
-        ),
+        ))),
         None => Arc::new(MemoryStore::new()),
     })
 }

@@ -180,7 +180,13 @@ impl Registrar {
                 .replace_bindings(&request.aor, set.version, next.clone())
                 .await
             {
-                Ok(()) => return Ok(next),
+                Ok(()) => {
+                    let added = next.len() as i64 - set.bindings.len() as i64;
+                    if added != 0 {
+                        telemetry::metrics().registrations.add(added, &[]);
+                    }
+                    return Ok(next);
+                }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -294,6 +294,18 @@ impl PresenceService {
         }
     }
 
+    /// Publications and subscriptions held now, from the expiry index
+    /// (every live one has an expiry): cheap and lock-free of presentity
+    /// state, for gauges read at each metrics collection.
+    pub fn held(&self) -> (usize, usize) {
+        let expiries = lock(&self.inner.expiries);
+        let publications = expiries
+            .iter()
+            .filter(|(_, item)| matches!(item, Item::Publication(..)))
+            .count();
+        (publications, expiries.len() - publications)
+    }
+
     /// Publications and subscriptions held, for metrics and tests.
     pub async fn counts(&self) -> (usize, usize) {
         let cells: Vec<Cell> = lock(&self.inner.presentities).values().cloned().collect();

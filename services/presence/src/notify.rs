@@ -15,6 +15,7 @@ use api::{DeliveryError, EdgeDelivery, OutboundRequest};
 use bytes::Bytes;
 use sip::{Aor, Method, SubscriptionState};
 use store::{SubscriptionRecord, UnixTime};
+use tracing::Instrument;
 
 use crate::state::{Package, SubscriptionId};
 use crate::winfo::{self, WatcherEntry};
@@ -89,6 +90,9 @@ const COUNTER_BLOCK: u32 = 64;
 struct Change {
     state: Option<NotifyState>,
     body: Option<Body>,
+    /// The request that caused it (its trace, its arrival time); a change
+    /// folded into a queued one keeps the older cause.
+    cause: telemetry::Cause,
 }
 
 #[derive(Default)]
@@ -216,7 +220,11 @@ impl Notifier {
                         });
                     }
                 }
-                _ => p.changes.push_back(Change { state, body }),
+                _ => p.changes.push_back(Change {
+                    state,
+                    body,
+                    cause: telemetry::Cause::here(),
+                }),
             }
             !std::mem::replace(&mut p.running, true)
         };
@@ -266,6 +274,7 @@ async fn drain(shared: Arc<Shared>) {
         let Some(Change {
             state: new_state,
             body,
+            cause,
         }) = change
         else {
             continue;
@@ -341,6 +350,7 @@ async fn drain(shared: Arc<Shared>) {
             flow_only: false,
         };
         let terminated = matches!(*state, NotifyState::Terminated { .. });
+        let span = cause.notify_span(dialog.package.name());
         let mut request = request;
         let mut result;
         let mut attempt = 0;
@@ -356,6 +366,7 @@ async fn drain(shared: Arc<Shared>) {
                         (*cseq + COUNTER_BLOCK, *winfo_version + COUNTER_BLOCK);
                     match store
                         .save_notify_counters(&dialog.presentity, id.0, cseq_mark, version_mark)
+                        .instrument(span.clone())
                         .await
                     {
                         Ok(()) => {
@@ -368,8 +379,12 @@ async fn drain(shared: Arc<Shared>) {
                     }
                 }
             }
+            if attempt == 0 {
+                cause.notify_sent();
+            }
             result = delivery
                 .send_request(&dialog.record.flow, request.clone())
+                .instrument(span.clone())
                 .await;
             attempt += 1;
             // The edge holding the flow failed mid-way (in a cluster: it

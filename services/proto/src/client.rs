@@ -9,6 +9,9 @@
 //! answers 503 to (`StoreError::Unavailable`), or for `EdgeDelivery` a
 //! `Timeout` or `Transport` failure, which services already treat as "no
 //! answer".
+//!
+//! Every call carries the caller's trace context (W3C `traceparent` in the
+//! metadata) and is timed, through [`telemetry::grpc::ClientCall`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -294,7 +297,12 @@ where
 {
     let mut request = Request::new(message);
     request.set_timeout(deadline);
-    match tokio::time::timeout(deadline, call(request)).await {
+    // The caller's trace goes along in the metadata (W3C traceparent).
+    let traced = telemetry::grpc::ClientCall::start::<Req>(request.metadata_mut());
+    match traced
+        .run(tokio::time::timeout(deadline, call(request)))
+        .await
+    {
         Ok(result) => result.map(tonic::Response::into_inner),
         Err(_) => Err(Status::deadline_exceeded(format!(
             "no answer within {deadline:?}"

@@ -4,7 +4,8 @@
 //! holds ([`Binding`], [`StoredMessage`]), the slot an AOR belongs to
 //! ([`slot_of`]), the in-memory implementation used by the one-process
 //! default and the Redis implementation ([`RedisStore`], standalone or
-//! Redis Cluster) used by deployments.
+//! Redis Cluster) used by deployments, and [`Traced`], which wraps any of
+//! them with a span and a latency sample per operation.
 //!
 //! The interface is shaped for Redis: every change is scoped to one AOR so
 //! it runs as one script under the AOR's hash tag; bindings are replaced as
@@ -19,6 +20,7 @@ mod memory;
 mod model;
 mod redis;
 mod slot;
+mod traced;
 
 pub use documents::{DocumentBase, StoredDocument};
 pub use memory::MemoryStore;
@@ -28,6 +30,7 @@ pub use model::{
 };
 pub use redis::{RedisConfig, RedisStore, RedisTarget};
 pub use slot::{all_slots, slot_of, SLOTS};
+pub use traced::Traced;
 
 use async_trait::async_trait;
 use sip::Aor;

@@ -34,6 +34,7 @@
 pub mod cluster;
 pub mod digest;
 mod herald;
+pub mod otlp;
 pub mod presence;
 mod redis;
 mod sipp;
@@ -45,6 +46,7 @@ mod ws;
 pub use cluster::{ClusterSpec, Redis, RedisKind, TestCluster};
 pub use digest::{authorization, challenges, DigestChallenge};
 pub use herald::{Herald, HeraldProcess};
+pub use otlp::{OtlpSink, ReceivedSpan};
 pub use redis::{RedisCluster, RedisServer};
 pub use sipp::{sipp_path, Sipp, SippOutcome, SippProcess};
 pub use ua::{

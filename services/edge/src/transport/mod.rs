@@ -57,10 +57,12 @@ pub(crate) async fn accept_loop<F, Fut>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let serve = connection(Arc::clone(&edge), stream, remote, shutdown.clone());
+        let conn = connection(Arc::clone(&edge), stream, remote, shutdown.clone());
+        // Counted in sip.connections.active while the connection lives.
+        let open = telemetry::metrics().connection(what);
         tokio::spawn(async move {
-            let _slot = slot;
-            serve.await
+            let (_slot, _open) = (slot, open);
+            conn.await
         });
     }
 }
@@ -75,7 +77,7 @@ pub(crate) fn open_flow(
 ) -> (Flow, mpsc::Receiver<Bytes>) {
     let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let scheme = transport.scheme();
+    let scheme = transport.name();
     let flow = Flow {
         transport,
         local,
