@@ -147,6 +147,11 @@ pub(crate) struct Options {
     /// Path of the XCAP root (RFC 4825 §6.1).
     #[arg(long, env = "HERALD_XCAP_ROOT", global = true)]
     pub(crate) xcap_root: Option<String>,
+    /// The XCAP root URL clients use (http://xcap.example.com/xcap-root),
+    /// named in xcap-diff NOTIFYs (RFC 5874). Default: from --xcap-listen
+    /// (or --advertise) and --xcap-root.
+    #[arg(long, env = "HERALD_XCAP_URL", global = true)]
+    pub(crate) xcap_url: Option<String>,
     /// Largest XCAP document (and request body), bytes; larger ones get 413.
     #[arg(long, env = "HERALD_XCAP_MAX_DOCUMENT_SIZE", global = true)]
     pub(crate) xcap_max_document_size: Option<usize>,
@@ -329,6 +334,7 @@ pub(crate) enum OnClose {
 struct FileConfig {
     xcap_listen: Option<String>,
     xcap_root: Option<String>,
+    xcap_url: Option<String>,
     xcap_max_document_size: Option<usize>,
     tls_listen: Option<Vec<String>>,
     wss_listen: Option<Vec<String>>,
@@ -396,6 +402,7 @@ pub(crate) struct Config {
     /// `None`: XCAP is off.
     pub(crate) xcap_listen: Option<SocketAddr>,
     pub(crate) xcap_root: String,
+    pub(crate) xcap_url_given: Option<String>,
     pub(crate) xcap_max_document_size: usize,
     pub(crate) tls_listen: Vec<SocketAddr>,
     pub(crate) wss_listen: Vec<SocketAddr>,
@@ -527,6 +534,7 @@ impl Config {
         let flood = edge::FloodLimits::default();
         let config = Config {
             xcap_listen,
+            xcap_url_given: o.xcap_url.or(file.xcap_url).filter(|u| !u.is_empty()),
             xcap_root: o
                 .xcap_root
                 .or(file.xcap_root)
@@ -654,6 +662,30 @@ impl Config {
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// The XCAP root URL clients use, ending in `/` (RFC 5874 §4 names
+    /// documents relative to it).
+    pub(crate) fn xcap_url(&self) -> String {
+        let url = match &self.xcap_url_given {
+            Some(u) => u.clone(),
+            None => {
+                let host = match (&self.advertise, self.xcap_listen) {
+                    (Some(a), Some(l)) => {
+                        format!("{}:{}", a.split(':').next().unwrap_or(a), l.port())
+                    }
+                    (_, Some(l)) => l.to_string(),
+                    (Some(a), None) => format!("{}:8080", a.split(':').next().unwrap_or(a)),
+                    (None, None) => "localhost:8080".into(),
+                };
+                format!("http://{host}{}", self.xcap_root)
+            }
+        };
+        if url.ends_with('/') {
+            url
+        } else {
+            format!("{url}/")
+        }
     }
 
     fn validate(&self) -> anyhow::Result<()> {

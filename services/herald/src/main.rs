@@ -2,6 +2,7 @@
 //! the roles asked for. All protocol logic lives in the role crates.
 
 mod config;
+mod documents;
 mod health;
 mod roles;
 mod users;

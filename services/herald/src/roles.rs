@@ -27,14 +27,15 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
     warn_open(&config);
     let store = store(&config).await?;
     let edge = Edge::new(edge_config(&config, None));
-    require_auth(&config, &edge, Some(store.clone())).await?;
+    let authenticator = require_auth(&config, &edge, Some(store.clone())).await?;
     let messaging =
         MessagingService::new(store.clone(), edge.delivery(), messaging_config(&config)?);
     let mut presence_cfg = presence_config(&config);
     // The in-memory store survives nothing, so a second copy of presence
     // state in it would only cost memory.
     presence_cfg.persist = config.redis.is_some();
-    let presence = PresenceService::new(store.clone(), edge.delivery(), presence_cfg);
+    let presence = PresenceService::new(store.clone(), edge.delivery(), presence_cfg)
+        .with_documents(documents_source(&config, store.clone()));
     presence_gauges(&presence);
     // Pick up presence state a persistent store kept across a restart.
     let restored = presence
@@ -50,9 +51,10 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
             .clone()
             .run_expiry(shutdown.clone().cancelled_owned()),
     );
+    let presence: Arc<dyn Presence> = Arc::new(presence);
     let services = Services {
         messaging: Arc::new(messaging),
-        presence: Arc::new(presence),
+        presence: presence.clone(),
     };
     let server = tokio::spawn(edge::run(edge, listeners, services, shutdown.clone()));
     let xcap_task = xcap_listener(&config).await?.map(|listener| {
@@ -60,6 +62,8 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
             &config,
             listener,
             store.clone(),
+            authenticator,
+            Some(presence),
             shutdown.clone(),
         ))
     });
@@ -134,7 +138,8 @@ pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
     let store = cluster_store(&config).await?;
     let (grpc, _) = grpc_listener(&config).await?;
     let delivery = edge_router(&config);
-    let service = PresenceService::new(store, delivery, presence_config(&config));
+    let service = PresenceService::new(store.clone(), delivery, presence_config(&config))
+        .with_documents(documents_source(&config, store));
     presence_gauges(&service);
     let owned_slots = map.slots_of(me, store::SLOTS);
     let restored = service
@@ -186,8 +191,34 @@ pub(crate) async fn xcap(config: Config) -> anyhow::Result<()> {
     let listener = xcap_listener(&config)
         .await?
         .context("the xcap role needs --xcap-listen")?;
+    let authenticator = authenticator(&config, store.clone()).await?;
+    // Changes go to the presence shard owning the document's user.
+    let presence: Option<Arc<dyn Presence>> = if config.presence_shards.is_empty() {
+        tracing::warn!(
+            "xcap without --presence-shards: rule changes reach presence only when it reloads"
+        );
+        None
+    } else {
+        let map = ShardMap::new(config.presence_shards.clone())?;
+        let client = proto::ClientConfig::default();
+        let mut shards: Vec<Arc<dyn Presence>> = Vec::new();
+        for url in &config.presence_shards {
+            shards.push(Arc::new(proto::GrpcPresence::connect_lazy(
+                url.clone(),
+                &client,
+            )?));
+        }
+        Some(Arc::new(ShardedPresence::new(map, shards)))
+    };
     let (shutdown, readiness) = lifecycle(&config).await?;
-    let task = tokio::spawn(serve_xcap(&config, listener, store, shutdown));
+    let task = tokio::spawn(serve_xcap(
+        &config,
+        listener,
+        store,
+        authenticator,
+        presence,
+        shutdown,
+    ));
     readiness.set(true);
     println!("ready");
     tracing::info!("herald xcap ready");
@@ -206,33 +237,38 @@ async fn xcap_listener(config: &Config) -> anyhow::Result<Option<TcpListener>> {
     Ok(Some(listener))
 }
 
-/// Serves XCAP until `shutdown`. Until HTTP Digest is wired in, every
-/// request is trusted to come from the owner of the XUI it names.
+/// Serves XCAP until `shutdown`: HTTP Digest with the SIP users when a
+/// realm is configured (else open, loudly), and every change told to
+/// `presence`.
 fn serve_xcap(
     config: &Config,
     listener: TcpListener,
     store: Arc<dyn Store>,
+    authenticator: Option<Arc<auth::Authenticator>>,
+    presence: Option<Arc<dyn Presence>>,
     shutdown: CancellationToken,
 ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
     let xcap_config = xcap::XcapConfig {
         root: config.xcap_root.clone(),
         max_document_size: config.xcap_max_document_size,
     };
-    tracing::warn!(
-        "XCAP has no authentication configured: anyone may read and change anyone's documents"
-    );
-    let auth = Arc::new(xcap::OpenAuth::new(&xcap_config.root));
+    let auth: Arc<dyn xcap::XcapAuth> = match authenticator {
+        Some(a) => Arc::new(crate::documents::DigestXcap(a)),
+        None => {
+            tracing::warn!(
+                "XCAP runs without --realm: anyone may read and change anyone's documents"
+            );
+            Arc::new(xcap::OpenAuth::new(&xcap_config.root))
+        }
+    };
+    let observer: Arc<dyn xcap::XcapObserver> = match presence {
+        Some(p) => Arc::new(crate::documents::TellPresence(p)),
+        None => Arc::new(xcap::NoObserver),
+    };
     async move {
-        xcap::run(
-            xcap_config,
-            listener,
-            store,
-            auth,
-            Arc::new(xcap::NoObserver),
-            shutdown,
-        )
-        .await
-        .context("XCAP server failed")
+        xcap::run(xcap_config, listener, store, auth, observer, shutdown)
+            .await
+            .context("XCAP server failed")
     }
 }
 
@@ -385,13 +421,29 @@ async fn require_auth(
     config: &Config,
     edge: &Edge,
     store: Option<Arc<dyn Store>>,
-) -> anyhow::Result<()> {
-    let Some(realm) = &config.realm else {
-        return Ok(());
-    };
+) -> anyhow::Result<Option<Arc<auth::Authenticator>>> {
+    if config.realm.is_none() {
+        return Ok(None);
+    }
     let store = match store {
         Some(s) => s,
         None => self::store(config).await?,
+    };
+    let authenticator = authenticator(config, store).await?;
+    if let Some(a) = &authenticator {
+        edge.require_auth(a.clone());
+    }
+    Ok(authenticator)
+}
+
+/// The digest authenticator of this process when --realm is set, with
+/// the users of `store` (and of --credentials, loaded into it).
+async fn authenticator(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Option<Arc<auth::Authenticator>>> {
+    let Some(realm) = &config.realm else {
+        return Ok(None);
     };
     match &config.credentials {
         Some(path) => crate::users::load_and_watch(store.clone(), path.clone()).await?,
@@ -418,9 +470,20 @@ async fn require_auth(
         backoff: Duration::from_secs(config.auth_backoff),
         ..auth::AuthConfig::new(realm.clone())
     };
-    edge.require_auth(Arc::new(auth::Authenticator::new(auth_config, store)));
     tracing::info!(%realm, "digest authentication required");
-    Ok(())
+    Ok(Some(Arc::new(auth::Authenticator::new(auth_config, store))))
+}
+
+/// Where presence reads pres-rules, pidf-manipulation and xcap-diff state:
+/// the XCAP documents in the store.
+fn documents_source(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> Arc<dyn presence::PresenceDocuments> {
+    Arc::new(crate::documents::StoreDocuments::new(
+        store,
+        config.xcap_url(),
+    ))
 }
 
 fn edge_config(config: &Config, public_grpc: Option<String>) -> EdgeConfig {

@@ -35,7 +35,8 @@ pub fn challenges(resp: &Response) -> Vec<DigestChallenge> {
         .collect()
 }
 
-fn parse_challenge(value: &str) -> Option<DigestChallenge> {
+/// One WWW-Authenticate or Proxy-Authenticate value, read (HTTP as SIP).
+pub fn parse_challenge(value: &str) -> Option<DigestChallenge> {
     let rest = value.trim().strip_prefix("Digest")?;
     let mut params = Vec::new();
     for part in split_params(rest) {
