@@ -32,23 +32,11 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 use testkit::Herald;
 
-/// Names the deployment files use that the parallel branches add to Herald
-/// (TLS, digest auth, XCAP, telemetry; agreed in the team's PREAMBLE). Until
-/// they are merged `herald --help` lacks them: the check reports them
-/// without failing. Once merged, this list must become empty (set
-/// HERALD_DEPLOY_STRICT=1 to make any of them missing fail).
-const AWAITING_MERGE: &[&str] = &[
-    "HERALD_TLS_LISTEN",
-    "HERALD_WSS_LISTEN",
-    "HERALD_TLS_CERT",
-    "HERALD_TLS_KEY",
-    "HERALD_REALM",
-    "HERALD_NONCE_SECRET",
-    "HERALD_XCAP_LISTEN",
-    "HERALD_XCAP_ROOT",
-    "HERALD_OTLP_ENDPOINT",
-    "role xcap",
-];
+/// Names the deployment files use that a branch not yet merged adds to
+/// Herald: until it is merged `herald --help` lacks them and the check
+/// reports them without failing (HERALD_DEPLOY_STRICT=1 makes them fail).
+/// Empty once everything is merged; keep it so.
+const AWAITING_MERGE: &[&str] = &[];
 
 /// Images docker-compose.yml may run besides the one built from
 /// deploy/Dockerfile: official images, by repository.
@@ -332,7 +320,9 @@ fn render_chart(dir: &Path) -> Result<Vec<(String, PathBuf, Vec<Value>)>> {
 
 fn kind_named<'a>(docs: &'a [Value], kind: &str, name: &str) -> Result<&'a Value> {
     docs.iter()
-        .find(|d| str_at(d, &["kind"]) == Some(kind) && str_at(d, &["metadata", "name"]) == Some(name))
+        .find(|d| {
+            str_at(d, &["kind"]) == Some(kind) && str_at(d, &["metadata", "name"]) == Some(name)
+        })
         .with_context(|| format!("no {kind} {name} rendered"))
 }
 
@@ -409,10 +399,7 @@ fn check_rendered_shape(label: &str, docs: &[Value], values: &Value) -> Result<(
 
     let edge = kind_named(docs, "Deployment", "herald-edge")?;
     let c = container(edge)?;
-    for (probe, path) in [
-        ("livenessProbe", "/healthz"),
-        ("readinessProbe", "/readyz"),
-    ] {
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
         ensure!(
             str_at(c, &[probe, "httpGet", "path"]) == Some(path),
             "{label}: the edge's {probe} is not on {path}"
@@ -429,8 +416,11 @@ fn check_rendered_shape(label: &str, docs: &[Value], values: &Value) -> Result<(
         .context("edge sets no HERALD_DRAIN_TIMEOUT")?
         .parse()?;
     let sleep = int_at(c, &["lifecycle", "preStop", "sleep", "seconds"]).context("edge preStop")?;
-    let grace = int_at(edge, &["spec", "template", "spec", "terminationGracePeriodSeconds"])
-        .context("edge terminationGracePeriodSeconds")?;
+    let grace = int_at(
+        edge,
+        &["spec", "template", "spec", "terminationGracePeriodSeconds"],
+    )
+    .context("edge terminationGracePeriodSeconds")?;
     ensure!(
         grace > drain + sleep,
         "{label}: the edge's grace period {grace}s does not cover preStop {sleep}s + drain {drain}s"
@@ -477,6 +467,52 @@ fn check_rendered_shape(label: &str, docs: &[Value], values: &Value) -> Result<(
     );
     kind_named(docs, "Service", "herald-xcap")?;
 
+    // Edges check digest against users in Redis with the shared nonce
+    // secret; the XCAP server tells the presence shards of document changes
+    // and they name its URL in xcap-diff NOTIFYs; the limits are values.
+    for (role, workload) in [("edge", edge), ("xcap", xcap)] {
+        let c = container(workload)?;
+        let env = env_of(c);
+        for var in ["HERALD_REDIS", "HERALD_NONCE_SECRET"] {
+            ensure!(env.contains_key(var), "{label}: the {role} gets no {var}");
+        }
+        let config_name = str_at(config, &["metadata", "name"]).unwrap_or_default();
+        let from_config = match c.get("envFrom") {
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .any(|i| str_at(i, &["configMapRef", "name"]) == Some(config_name)),
+            _ => false,
+        };
+        ensure!(
+            from_config,
+            "{label}: the {role} does not read the ConfigMap {config_name}"
+        );
+    }
+    let realm = str_at(values, &["herald", "realm"]).unwrap_or_default();
+    ensure!(
+        str_at(config, &["data", "HERALD_REALM"]).unwrap_or_default() == realm,
+        "{label}: HERALD_REALM is not herald.realm ({realm:?})"
+    );
+    for var in [
+        "HERALD_PRESENCE_SHARDS",
+        "HERALD_XCAP_URL",
+        "HERALD_MAX_CONNECTIONS_PER_IP",
+        "HERALD_MAX_REQUESTS_PER_IP",
+        "HERALD_MAX_REQUESTS_PER_USER",
+        "HERALD_MAX_SUBSCRIPTIONS_PER_WATCHER",
+    ] {
+        ensure!(
+            str_at(config, &["data", var]).is_some(),
+            "{label}: the ConfigMap sets no {var}"
+        );
+    }
+    if let Some(otlp) = str_at(values, &["telemetry", "otlpEndpoint"]).filter(|e| !e.is_empty()) {
+        ensure!(
+            str_at(config, &["data", "HERALD_OTLP_ENDPOINT"]) == Some(otlp),
+            "{label}: HERALD_OTLP_ENDPOINT is not telemetry.otlpEndpoint"
+        );
+    }
+
     // Dashboards as ConfigMaps for Grafana's sidecar, when asked for: all of
     // deploy/grafana/dashboards (the chart reads them through a symlink).
     let wanted = values
@@ -507,7 +543,10 @@ fn check_rendered_shape(label: &str, docs: &[Value], values: &Value) -> Result<(
             }
         }
     } else {
-        ensure!(dashboards.is_empty(), "{label}: dashboards rendered though not enabled");
+        ensure!(
+            dashboards.is_empty(),
+            "{label}: dashboards rendered though not enabled"
+        );
     }
     Ok(())
 }
@@ -657,7 +696,9 @@ fn check_compose(
     };
     for (name, svc) in services {
         let name = name.as_str().context("service name")?;
-        let base_svc = base.and_then(|b| b.get("services")).and_then(|s| s.get(name));
+        let base_svc = base
+            .and_then(|b| b.get("services"))
+            .and_then(|s| s.get(name));
         if base.is_some() {
             ensure!(
                 base_svc.is_some(),
@@ -706,7 +747,11 @@ fn check_compose(
         let place = format!("{file} service {name}");
         let command = strings(svc.get("command"))
             .into_iter()
-            .chain(base_svc.map(|b| strings(b.get("command"))).unwrap_or_default())
+            .chain(
+                base_svc
+                    .map(|b| strings(b.get("command")))
+                    .unwrap_or_default(),
+            )
             .next()
             .with_context(|| format!("{place} names no role"))?;
         note(used, &format!("role {command}"), &place);
@@ -717,7 +762,10 @@ fn check_compose(
         }
         let own = map_entries(svc.get("environment"));
         for (k, _) in &own {
-            ensure!(k.starts_with("HERALD_"), "{place}: {k} is not a HERALD_* variable");
+            ensure!(
+                k.starts_with("HERALD_"),
+                "{place}: {k} is not a HERALD_* variable"
+            );
             note(used, k, &place);
         }
         env.extend(own);
@@ -796,10 +844,81 @@ fn docker_compose_uses_our_image_official_ones_and_herald_names() -> Result<()> 
             .count()
     };
     for (role, n) in [("edge", 2), ("presence", 2), ("messaging", 1), ("xcap", 1)] {
-        ensure!(role_count(role) == n, "compose runs {} {role}, not {n}", role_count(role));
+        ensure!(
+            role_count(role) == n,
+            "compose runs {} {role}, not {n}",
+            role_count(role)
+        );
     }
     for svc in ["redis", "otel-collector", "prometheus", "grafana"] {
         ensure!(services.get(svc).is_some(), "compose has no {svc}");
+    }
+    // What each role needs of the flags: users in Redis for the edges'
+    // digest, the presence shards for the XCAP server's change events, the
+    // limits and the OTLP endpoint everywhere.
+    let env_of_service = |name: &str, doc: &Value| -> BTreeMap<String, String> {
+        let svc = doc.get("services").and_then(|s| s.get(name));
+        map_entries(svc.and_then(|s| s.get("environment")))
+            .into_iter()
+            .collect()
+    };
+    let required: &[(&str, &[&str])] = &[
+        ("edge-0", &["HERALD_REDIS", "HERALD_OTLP_ENDPOINT"]),
+        ("edge-1", &["HERALD_REDIS", "HERALD_OTLP_ENDPOINT"]),
+        (
+            "xcap",
+            &[
+                "HERALD_REDIS",
+                "HERALD_PRESENCE_SHARDS",
+                "HERALD_XCAP_LISTEN",
+                "HERALD_OTLP_ENDPOINT",
+            ],
+        ),
+        (
+            "presence-0",
+            &["HERALD_XCAP_URL", "HERALD_MAX_SUBSCRIPTIONS_PER_WATCHER"],
+        ),
+        (
+            "edge-0",
+            &[
+                "HERALD_MAX_CONNECTIONS_PER_IP",
+                "HERALD_MAX_REQUESTS_PER_IP",
+                "HERALD_MAX_REQUESTS_PER_USER",
+            ],
+        ),
+    ];
+    for (name, vars) in required {
+        let env = env_of_service(name, &compose);
+        for var in *vars {
+            ensure!(
+                env.contains_key(*var),
+                "docker-compose.yml: {name} sets no {var}"
+            );
+        }
+    }
+    let secure = yaml("deploy/compose.secure.yml")?;
+    for name in ["edge-0", "edge-1", "xcap"] {
+        let env = env_of_service(name, &secure);
+        for var in ["HERALD_REALM", "HERALD_NONCE_SECRET"] {
+            ensure!(
+                env.contains_key(var),
+                "deploy/compose.secure.yml: {name} sets no {var}"
+            );
+        }
+    }
+    for name in ["edge-0", "edge-1"] {
+        let env = env_of_service(name, &secure);
+        for var in [
+            "HERALD_TLS_LISTEN",
+            "HERALD_WSS_LISTEN",
+            "HERALD_TLS_CERT",
+            "HERALD_TLS_KEY",
+        ] {
+            ensure!(
+                env.contains_key(var),
+                "deploy/compose.secure.yml: {name} sets no {var}"
+            );
+        }
     }
     // Each shard's id is its place in the shard list.
     let Value::Mapping(map) = services else {
@@ -813,7 +932,10 @@ fn docker_compose_uses_our_image_official_ones_and_herald_names() -> Result<()> 
         let Some(id) = env.get("HERALD_SHARD_ID") else {
             continue;
         };
-        let role = strings(svc.get("command")).first().cloned().unwrap_or_default();
+        let role = strings(svc.get("command"))
+            .first()
+            .cloned()
+            .unwrap_or_default();
         let list = env
             .get(&format!("HERALD_{}_SHARDS", role.to_uppercase()))
             .context("shard list")?;
@@ -853,7 +975,10 @@ fn docker_compose_uses_our_image_official_ones_and_herald_names() -> Result<()> 
     }
     for target in &targets {
         let host = target.split(':').next().unwrap_or_default();
-        ensure!(services.get(host).is_some(), "prometheus scrapes {target}, not a service");
+        ensure!(
+            services.get(host).is_some(),
+            "prometheus scrapes {target}, not a service"
+        );
     }
 
     // The chart's container ports are ones the image exposes.
@@ -878,7 +1003,11 @@ fn grafana_dashboards_parse_and_use_provisioned_data_sources() -> Result<()> {
         let mut uids = BTreeSet::new();
         if let Some(Value::Sequence(items)) = doc.get("datasources") {
             for d in items {
-                uids.insert(str_at(d, &["uid"]).context("a data source without uid")?.to_string());
+                uids.insert(
+                    str_at(d, &["uid"])
+                        .context("a data source without uid")?
+                        .to_string(),
+                );
             }
         }
         uids
@@ -911,9 +1040,15 @@ fn grafana_dashboards_parse_and_use_provisioned_data_sources() -> Result<()> {
             .with_context(|| format!("{what} is not JSON"))?;
         check_dashboard(&what, &dash, &provisioned, &documented)?;
         let uid = dash["uid"].as_str().context("uid")?.to_string();
-        ensure!(uids.insert(uid.clone()), "dashboard uid {uid} is used twice");
+        ensure!(
+            uids.insert(uid.clone()),
+            "dashboard uid {uid} is used twice"
+        );
     }
-    ensure!(count >= 5, "expected the five Herald dashboards, found {count}");
+    ensure!(
+        count >= 5,
+        "expected the five Herald dashboards, found {count}"
+    );
     Ok(())
 }
 
@@ -934,7 +1069,10 @@ fn check_dashboard(
         "{what}: uid longer than Grafana's 40 characters"
     );
     ensure!(dash["schemaVersion"].is_u64(), "{what}: no schemaVersion");
-    let vars = dash["templating"]["list"].as_array().cloned().unwrap_or_default();
+    let vars = dash["templating"]["list"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let ds_vars: BTreeSet<String> = vars
         .iter()
         .filter(|v| v["type"] == "datasource")
@@ -977,7 +1115,10 @@ fn check_dashboard(
             Some(name) => ds_vars.contains(name),
             None => provisioned.contains(uid),
         };
-        ensure!(ok, "{what}: data source {uid} is neither provisioned nor a data source variable");
+        ensure!(
+            ok,
+            "{what}: data source {uid} is neither provisioned nor a data source variable"
+        );
     }
 
     let panels = dash["panels"].as_array().context("panels")?;
@@ -985,7 +1126,9 @@ fn check_dashboard(
     let mut ids = BTreeSet::new();
     for p in panels {
         let title = p["title"].as_str().unwrap_or("?");
-        let id = p["id"].as_u64().with_context(|| format!("{what}: panel {title} has no id"))?;
+        let id = p["id"]
+            .as_u64()
+            .with_context(|| format!("{what}: panel {title} has no id"))?;
         ensure!(ids.insert(id), "{what}: panel id {id} used twice");
         ensure!(p["type"].is_string(), "{what}: panel {title} has no type");
         let g = &p["gridPos"];
@@ -1022,7 +1165,10 @@ fn herald_metrics(expr: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     for word in expr.split(|c: char| !is_word(c)) {
-        if !["herald_", "sip_", "rpc_"].iter().any(|p| word.starts_with(p)) {
+        if !["herald_", "sip_", "rpc_"]
+            .iter()
+            .any(|p| word.starts_with(p))
+        {
             continue;
         }
         let base = ["_bucket", "_count", "_sum"]

@@ -92,6 +92,19 @@ UDP client through any edge when the client's own edge is gone. */}}
 {{- default (printf "%s-tls" (include "herald.fullname" .)) .Values.tls.existingSecret }}
 {{- end }}
 
+{{/* The XCAP root URL clients use: xcap.url, else the Ingress's, else the
+Service's inside the cluster. */}}
+{{- define "herald.xcapUrl" -}}
+{{- $x := .Values.xcap }}
+{{- if $x.url }}
+{{- $x.url }}
+{{- else if $x.ingress.enabled }}
+{{- printf "%s://%s%s" (ternary "https" "http" (ne $x.ingress.tlsSecretName "")) $x.ingress.host $x.root }}
+{{- else }}
+{{- printf "http://%s-xcap.%s.svc.%s:%d%s" (include "herald.fullname" .) .Release.Namespace .Values.clusterDomain (int .Values.ports.xcap) $x.root }}
+{{- end }}
+{{- end }}
+
 {{/* Environment every Herald container gets besides the ConfigMap. */}}
 {{- define "herald.env" -}}
 - name: POD_NAME
