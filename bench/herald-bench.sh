@@ -96,7 +96,7 @@ setup() {
 
 start_herald() {
 	# SIPp sends every call from one address and a few users: the flood
-	# limits (docs/decisions/0008-limits.md) would measure themselves.
+	# limits (docs/decisions/0013-limits.md) would measure themselves.
 	# shellcheck disable=SC2086
 	"$HERALD" --sip-listen "$TARGET" --log "$HERALD_LOG" \
 		--max-requests-per-ip 0 --max-requests-per-user 0 $HERALD_ARGS \

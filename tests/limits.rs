@@ -1,5 +1,5 @@
 //! Limits that keep one client from taking the server from the others
-//! (docs/decisions/0008-limits.md): requests per second per source
+//! (docs/decisions/0013-limits.md): requests per second per source
 //! address and per user, connections per address, message size per
 //! transport, subscriptions per watcher.
 //!

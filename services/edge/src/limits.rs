@@ -4,7 +4,7 @@
 //! Memory stays bounded whatever the sources claim to be: a UDP flood with
 //! spoofed source addresses creates at most [`MAX_TRACKED`] buckets per
 //! table; past that, untracked sources share one bucket
-//! (docs/decisions/0008-limits.md). Connection counts need no cap of their
+//! (docs/decisions/0013-limits.md). Connection counts need no cap of their
 //! own: an entry exists only while a connection from that address is open.
 
 use std::collections::HashMap;

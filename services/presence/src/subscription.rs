@@ -103,7 +103,7 @@ async fn initial(
         {
             // RFC 6665 names no code for a quota; 403 like the other
             // presence quotas: retrying will not help until the watcher
-            // ends some (docs/decisions/0008-limits.md).
+            // ends some (docs/decisions/0013-limits.md).
             Err(PresenceError::Forbidden("too many subscriptions".into()))
         } else {
             create(
