@@ -220,6 +220,39 @@ fn one_user_is_limited_while_another_user_from_the_same_address_is_not() -> Resu
 }
 
 #[test]
+fn a_forged_from_cannot_spend_an_authenticated_users_budget() -> Result<()> {
+    // With digest on, the per-user bucket is the authenticated user's:
+    // requests that only claim to be Alice (OPTIONS needs no credentials)
+    // do not count against her.
+    let creds = herald_tests::CredentialsFile::with_users(&[("alice", "alice-pw")])?;
+    let herald = herald_tests::start_with_auth(
+        &creds,
+        &["--max-requests-per-ip", "0", "--max-requests-per-user", "5"],
+    )?;
+    let mut forger = herald.udp_ua("alice")?;
+    for _ in 0..100 {
+        let r = forger.options_request();
+        forger.send(&r)?;
+    }
+    let answers = drain_responses(&mut forger, QUIET);
+    ensure!(
+        answers.iter().all(|r| r.status == 200),
+        "unauthenticated OPTIONS are not Alice's: {:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let mut alice = herald.udp_ua("alice")?;
+    let register = alice.register_request(Some(600));
+    let (_, r) = alice.transact_digest(&register, "alice-pw", "SHA-256")?;
+    ensure!(
+        r.status == 200,
+        "the real Alice still registers: {} {}",
+        r.status,
+        r.reason
+    );
+    Ok(())
+}
+
+#[test]
 fn connections_per_address_are_limited_while_open() -> Result<()> {
     let ws_port = free_port()?;
     let herald = Herald::start(&[

@@ -120,6 +120,11 @@ impl Edge {
             Ok(user) => user,
             Err(refusal) => return refusal,
         };
+        if let Some(user) = &authenticated {
+            if let Some(refusal) = self.user_over_limit(request, user) {
+                return refusal;
+            }
+        }
         match &request.method {
             Method::Options => self.options(request),
             Method::Register => self.register(request, flow, authenticated).await,

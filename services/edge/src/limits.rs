@@ -291,17 +291,20 @@ impl Flood {
     }
 
     /// The verdict on a new request: its source's bucket first, then its
-    /// user's (the From address of record; a request without a usable
-    /// From fails validation later anyway). A user's tokens are only
-    /// spent by requests its source was allowed to send.
-    fn check(&self, request: &Request, flow: &Flow, now: Instant) -> Verdict {
+    /// user's when `by_from` (the From address of record; a request without
+    /// a usable From fails validation later anyway). A user's tokens are
+    /// only spent by requests its source was allowed to send. With digest
+    /// authentication on, the user's bucket is taken after authentication
+    /// instead ([`Flood::check_user`]), so a forged From cannot spend
+    /// someone else's budget.
+    fn check(&self, request: &Request, flow: &Flow, now: Instant, by_from: bool) -> Verdict {
         if let Some(table) = &self.per_ip {
             let verdict = table.check(&source_key(flow.remote.ip()), now);
             if verdict != Verdict::Allow {
                 return verdict;
             }
         }
-        if let Some(table) = &self.per_user {
+        if let Some(table) = self.per_user.as_ref().filter(|_| by_from) {
             let user = request
                 .headers
                 .from_addr()
@@ -315,7 +318,27 @@ impl Flood {
     }
 }
 
+impl Flood {
+    /// The verdict of an authenticated user's bucket.
+    fn check_user(&self, user: &Aor, now: Instant) -> Verdict {
+        match &self.per_user {
+            Some(table) => table.check(user, now),
+            None => Verdict::Allow,
+        }
+    }
+}
+
 impl Edge {
+    /// The per-user rate of an authenticated request: the 503 to send, if
+    /// it is over (every answer goes out: the user proved who it is).
+    pub(crate) fn user_over_limit(&self, request: &Request, user: &Aor) -> Option<Response> {
+        match self.flood.check_user(user, Instant::now()) {
+            Verdict::Allow => None,
+            Verdict::Refuse { retry_after } => Some(self.refusal(request, retry_after)),
+            Verdict::Drop => Some(self.refusal(request, 1)),
+        }
+    }
+
     /// The parser limits for messages arriving over `transport`.
     pub(crate) fn sip_limits(&self, transport: Transport) -> sip::Limits {
         sip::Limits {
@@ -329,7 +352,8 @@ impl Edge {
     /// table either). Returns the refusal to send, `Some(None)` to drop the
     /// request silently, `None` to go on.
     pub(crate) fn over_limit(&self, request: &Request, flow: &Flow) -> Option<Option<Response>> {
-        match self.flood.check(request, flow, Instant::now()) {
+        let by_from = self.authenticator.get().is_none();
+        match self.flood.check(request, flow, Instant::now(), by_from) {
             Verdict::Allow => None,
             // Over a connection the peer's address is real (it completed a
             // handshake), so it always gets its answer.
