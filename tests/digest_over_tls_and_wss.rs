@@ -9,7 +9,7 @@
 use anyhow::{bail, ensure, Context, Result};
 use herald_tests::{CredentialsFile, QUIET};
 use sip::{HeaderName, Method, Request};
-use testkit::presence::{basic_by_tuple, pidf_tuple, Dialog, RequestExt, PIDF, PRESENCE};
+use testkit::presence::{basic_by_tuple, etag, pidf_tuple, Dialog, RequestExt, PIDF, PRESENCE};
 use testkit::{
     authorization, challenges, eventually, secs, DigestChallenge, Herald, HeraldProcess, TestTls,
     Transport, Ua,
@@ -168,27 +168,40 @@ fn over_tls_an_expired_nonce_is_stale_then_a_new_one_succeeds() -> Result<()> {
     let herald = start(&tls, &creds, &["--nonce-lifetime", "1"])?;
     let mut alice = herald.tls_ua("alice", &tls)?;
 
-    // A PUBLISH, challenged with 407: good until its nonce is over a
-    // second old, then answered with a fresh, stale-marked challenge.
+    // A PUBLISH, challenged with 407, then refreshed (RFC 3903 §4.2, so
+    // one publication only) until its nonce is over a second old: that
+    // answer gets a fresh, stale-marked challenge.
     let entity = alice.aor();
-    let publish = alice
+    let initial = alice
         .publish_request(Some(600))
         .with_body(PIDF, pidf_tuple(&entity, "t1", "open", None));
-    let first = alice.transact(&publish)?;
+    let first = alice.transact(&initial)?;
     let old = challenge_in(&first, 407, "SHA-256")?;
     ensure!(!old.stale, "a first challenge is not stale");
 
     let mut nc = 0;
+    let mut tag: Option<String> = None;
+    let next = |alice: &mut Ua<_>, tag: &Option<String>| match tag {
+        None => initial.clone(),
+        Some(t) => alice
+            .publish_request(Some(600))
+            .with_header(HeaderName::SipIfMatch, t.as_str()),
+    };
     let stale = eventually(secs(10), "the nonce to go stale", || {
         nc += 1;
-        let req = answered(&mut alice, &publish, 407, &old, nc);
+        let base = next(&mut alice, &tag);
+        let req = answered(&mut alice, &base, 407, &old, nc);
         let r = alice.transact(&req)?;
         match r.status {
-            200 => Ok(None),
+            200 => {
+                tag = Some(etag(&r)?);
+                Ok(None)
+            }
             407 => Ok(Some(r)),
             other => bail!("unexpected {other} {}", r.reason),
         }
     })?;
+    ensure!(tag.is_some(), "the old nonce worked before it went stale");
     let fresh = challenges(&stale);
     ensure!(
         fresh.len() == 2 && fresh.iter().all(|c| c.stale),
@@ -196,7 +209,8 @@ fn over_tls_an_expired_nonce_is_stale_then_a_new_one_succeeds() -> Result<()> {
     );
     let fresh = challenge_in(&stale, 407, "SHA-256")?;
     ensure!(fresh.nonce != old.nonce, "with a new nonce");
-    let req = answered(&mut alice, &publish, 407, &fresh, 1);
+    let base = next(&mut alice, &tag);
+    let req = answered(&mut alice, &base, 407, &fresh, 1);
     let r = alice.transact(&req)?;
     ensure!(
         r.status == 200,
