@@ -34,8 +34,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use flow::{Flow, FlowTable, Transport};
 pub use limits::{FloodLimits, MessageSizes, BURST_SECONDS, MAX_TRACKED};
-pub use transport::tls::{TlsCertificates, TlsError};
 pub use transaction::{ClientSchedule, ClientTimeout, ServerTransactions, Timers, TransactionKey};
+pub use transport::tls::{TlsCertificates, TlsError};
 
 /// Edge settings.
 #[derive(Debug, Clone)]

@@ -49,10 +49,7 @@ pub enum TlsError {
     #[error("bad PEM in {path}: {reason}")]
     Pem { path: PathBuf, reason: String },
     #[error("unusable private key in {path}: {error}")]
-    Key {
-        path: PathBuf,
-        error: rustls::Error,
-    },
+    Key { path: PathBuf, error: rustls::Error },
     #[error("the key in {key} does not belong to the certificate in {cert}")]
     Mismatch { cert: PathBuf, key: PathBuf },
     #[error("TLS configuration: {0}")]
@@ -283,10 +280,8 @@ async fn connection(
     // A peer that connects and never finishes the handshake (or speaks
     // plain SIP to this port, which rustls refuses at its first record)
     // must not hold the task: the handshake has a deadline.
-    let handshake = tokio::time::timeout(
-        edge.config.tls_handshake_timeout,
-        acceptor.accept(stream),
-    );
+    let handshake =
+        tokio::time::timeout(edge.config.tls_handshake_timeout, acceptor.accept(stream));
     let stream = tokio::select! {
         r = handshake => match r {
             Ok(Ok(s)) => s,
