@@ -77,7 +77,11 @@ fn a_tls_user_and_a_wss_user_register_publish_subscribe_and_message() -> Result<
     // Bob publishes over WSS; Alice hears it over TLS.
     let doc = pidf_tuple(&bob.aor(), "browser", "open", Some("on the web"));
     let published = bob.publish(&doc, 600)?;
-    ensure!(published.status == 200, "PUBLISH over WSS: {}", published.status);
+    ensure!(
+        published.status == 200,
+        "PUBLISH over WSS: {}",
+        published.status
+    );
     let next = alice.recv_notify(&mut dialog, secs(5))?;
     ensure!(
         next.pidf()?.tuples().iter().any(|t| t.id() == "browser"),
@@ -120,14 +124,26 @@ fn a_sips_request_uri_is_refused_over_a_plain_hop_and_served_over_tls() -> Resul
         refused.reason
     );
     let mut tcp = herald.tcp_ua("carol")?;
-    let req = tcp.request(Method::Register, "sips:example.com", "sips:carol@example.com");
-    ensure!(tcp.transact(&req)?.status == 416, "sips: over TCP must get 416");
+    let req = tcp.request(
+        Method::Register,
+        "sips:example.com",
+        "sips:carol@example.com",
+    );
+    ensure!(
+        tcp.transact(&req)?.status == 416,
+        "sips: over TCP must get 416"
+    );
 
     // Over TLS: a REGISTER with a sips: Request-URI and a sips: Contact.
     let mut dave = herald.tls_ua("dave", &tls)?;
     let contact = format!("sips:dave@{}", dave.local_addr());
-    let mut req = dave.request(Method::Register, "sips:example.com", "sips:dave@example.com");
-    req.headers.push(HeaderName::Contact, format!("<{contact}>"));
+    let mut req = dave.request(
+        Method::Register,
+        "sips:example.com",
+        "sips:dave@example.com",
+    );
+    req.headers
+        .push(HeaderName::Contact, format!("<{contact}>"));
     req.headers.push(HeaderName::Expires, "600");
     let ok = dave.transact(&req)?;
     ensure!(

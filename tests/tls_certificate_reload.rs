@@ -20,19 +20,26 @@ fn a_renewed_certificate_is_used_by_new_connections_and_old_ones_keep_working() 
 
     let mut old = herald.tls_ua("alice", &tls)?;
     ensure!(old.peer_certificate() == Some(&first[..]));
-    ensure!(names(&first, "herald test 1"), "the first certificate's subject");
+    ensure!(
+        names(&first, "herald test 1"),
+        "the first certificate's subject"
+    );
     ensure!(old.register(600)?.status == 200);
 
     // Renew: a new key and certificate (serial 2) over the same files.
     let second = tls.issue_server(2)?;
     ensure!(second != first);
-    let seen = eventually(secs(15), "a new connection to see the new certificate", || {
-        let ua = testkit::TlsUa::connect_tls("probe", addr, &tls)?;
-        Ok(ua
-            .peer_certificate()
-            .filter(|der| *der == &second[..])
-            .map(<[u8]>::to_vec))
-    })?;
+    let seen = eventually(
+        secs(15),
+        "a new connection to see the new certificate",
+        || {
+            let ua = testkit::TlsUa::connect_tls("probe", addr, &tls)?;
+            Ok(ua
+                .peer_certificate()
+                .filter(|der| *der == &second[..])
+                .map(<[u8]>::to_vec))
+        },
+    )?;
     ensure!(
         names(&seen, "herald test 2"),
         "the new certificate's subject names serial 2"
@@ -43,7 +50,10 @@ fn a_renewed_certificate_is_used_by_new_connections_and_old_ones_keep_working() 
     ensure!(old.register(600)?.status == 200);
 
     // A broken certificate file: the last good certificate stays.
-    std::fs::write(tls.cert_path(), b"-----BEGIN CERTIFICATE-----\nnot base64\n")?;
+    std::fs::write(
+        tls.cert_path(),
+        b"-----BEGIN CERTIFICATE-----\nnot base64\n",
+    )?;
     eventually(secs(15), "a warning about the unusable file", || {
         Ok(herald
             .log_contains("keeping the previous certificate")?

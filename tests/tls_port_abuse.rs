@@ -32,7 +32,9 @@ fn a_client_that_never_handshakes_is_dropped_at_the_deadline() -> Result<()> {
     silent.expect_closed(secs(5))?;
     // The drop is the handshake deadline (logged as the socket closes).
     eventually(secs(5), "the handshake deadline in the log", || {
-        Ok(herald.log_contains("TLS handshake timed out")?.then_some(()))
+        Ok(herald
+            .log_contains("TLS handshake timed out")?
+            .then_some(()))
     })?;
     let mut alice = herald.tls_ua("alice", &tls)?;
     assert_alive(&mut alice)?;

@@ -62,7 +62,9 @@ fn main() -> Result<()> {
     // Requests on open connections: OPTIONS (answered by the edge alone)
     // and REGISTER refreshes (through the registrar and its store).
     for (what, register) in [("OPTIONS", false), ("REGISTER", true)] {
-        let n = requests(clients, window, register, |i| herald.udp_ua(&format!("u{i}")))?;
+        let n = requests(clients, window, register, |i| {
+            herald.udp_ua(&format!("u{i}"))
+        })?;
         row(what, "UDP", n);
         let n = requests(clients, window, register, |i| {
             herald.tls_ua(&format!("t{i}"), &tls)
@@ -135,7 +137,8 @@ where
     let n = done.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
-        t.join().map_err(|_| anyhow::anyhow!("a client panicked"))??;
+        t.join()
+            .map_err(|_| anyhow::anyhow!("a client panicked"))??;
     }
     Ok(n)
 }

@@ -14,8 +14,8 @@ mod documents;
 mod messaging;
 mod presence;
 
-pub use documents::DocumentChange;
 pub use delivery::{DeliveryError, EdgeDelivery, FinalResponse, OutboundRequest};
+pub use documents::DocumentChange;
 pub use messaging::{
     ContactSpec, MessageOutcome, Messaging, MessagingError, PageMessage, RegisterContacts,
     RegisterRequest, RegistrarError,

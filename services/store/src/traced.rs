@@ -201,7 +201,11 @@ impl Store for Traced {
     }
 
     async fn delete_document(&self, user: &Aor, path: &str, etag: &str) -> Result<(), StoreError> {
-        traced("delete_document", self.inner.delete_document(user, path, etag)).await
+        traced(
+            "delete_document",
+            self.inner.delete_document(user, path, etag),
+        )
+        .await
     }
 }
 

@@ -49,13 +49,13 @@ pub use herald::{Herald, HeraldProcess};
 pub use otlp::{OtlpSink, ReceivedSpan};
 pub use redis::{RedisCluster, RedisServer};
 pub use sipp::{sipp_path, Sipp, SippOutcome, SippProcess};
+pub use tls::{ReadWrite, TestTls, TlsConnection};
 pub use ua::{
     distinct_call_ids, response_contacts, RawRequest, Received, Tcp, TcpUa, TlsUa, Transport, Ua,
     Udp, UdpUa, WsUa, DEFAULT_DOMAIN,
 };
-pub use tls::{ReadWrite, TestTls, TlsConnection};
-pub use ws::Ws;
 pub use wait::{eventually, millis, secs};
+pub use ws::Ws;
 
 /// `z9hG4bK` followed by random hex: a fresh RFC 3261 §8.1.1.7 branch.
 pub fn fresh_branch() -> String {

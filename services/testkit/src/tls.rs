@@ -54,12 +54,11 @@ impl TestTls {
         let ca = params.self_signed(&ca_key)?;
         let mut roots = RootCertStore::empty();
         roots.add(ca.der().clone())?;
-        let client = ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let client =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
         let mut tls = TestTls {
             dir,
             ca_key,
