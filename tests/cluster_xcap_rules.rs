@@ -3,10 +3,6 @@
 //! approves the pending watcher at once (DESIGN.md §2: rule changes are
 //! published to presence).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use anyhow::{ensure, Context, Result};
 use testkit::presence::{pidf_tuple, PRESENCE};
 use testkit::{secs, ClusterSpec, Herald, RedisKind, TestCluster, UdpUa};
@@ -54,17 +50,14 @@ fn a_rule_put_over_xcap_reaches_the_owning_presence_shard() -> Result<()> {
 </ruleset>"#
     );
     let path = format!("/xcap-root/pres-rules/users/{a}/index");
-    let mut stream = TcpStream::connect(xcap)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "PUT {path} HTTP/1.1\r\nHost: {xcap}\r\nConnection: close\r\n\
-         Content-Type: application/auth-policy+xml\r\nContent-Length: {}\r\n\r\n{rules}",
-        rules.len()
+    let reply = herald_tests::http(
+        xcap,
+        "PUT",
+        &path,
+        &[("Content-Type", "application/auth-policy+xml")],
+        &rules,
     )?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply)?;
-    ensure!(reply.starts_with("HTTP/1.1 201"), "PUT over XCAP: {reply}");
+    ensure!(reply.status == 201, "PUT over XCAP: {}", reply.head);
 
     let active = bob.recv_notify(&mut dialog, secs(10))?;
     ensure!(

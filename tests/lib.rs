@@ -288,3 +288,42 @@ pub fn start_with_auth(
     argv.extend_from_slice(extra);
     testkit::Herald::start(&argv)
 }
+
+/// An HTTP/1.1 answer: status, header block as received, body.
+pub struct HttpReply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+/// One HTTP/1.1 request on its own connection (XCAP tests), answered
+/// within 10 s.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<HttpReply> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).context("connect to XCAP")?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").context("a header block")?;
+    Ok(HttpReply {
+        status: head.get(9..12).context("a status line")?.parse()?,
+        head: head.to_string(),
+        body: body.to_string(),
+    })
+}

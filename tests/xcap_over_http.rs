@@ -1,45 +1,23 @@
 //! XCAP over a real socket: `herald xcap` with documents in a real Redis
 //! (they outlive the process), and `herald all` serving XCAP beside SIP.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
+
+use herald_tests::HttpReply;
 
 use testkit::{Herald, RedisServer};
 
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-/// One HTTP/1.1 request on its own connection.
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut stream = TcpStream::connect(addr).expect("connect to XCAP");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = String::new();
-    stream
-        .read_to_string(&mut raw)
-        .expect("a complete response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a header block");
-    let status = head[9..12].parse().expect("a status code");
-    Reply {
-        status,
-        head: head.to_ascii_lowercase(),
-        body: body.to_string(),
-    }
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpReply {
+    let mut r = herald_tests::http(addr, method, path, headers, body).expect("an HTTP answer");
+    // Header names compared case-blind.
+    r.head = r.head.to_ascii_lowercase();
+    r
 }
 
 const DOC: &str = "/xcap-root/resource-lists/users/sip:alice@example.com/index";

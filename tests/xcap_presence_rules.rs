@@ -3,48 +3,13 @@
 //! once (RFC 5025 through RFC 4825), and XCAP itself asks for HTTP Digest
 //! with the SIP users when a realm is configured (RFC 7616).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use anyhow::{ensure, Context, Result};
+use herald_tests::http;
 use pidf::{WatcherEvent, WatcherStatus};
 use testkit::presence::{Dialog, Notify, PRESENCE, PRESENCE_WINFO};
 use testkit::{secs, Herald, UdpUa};
-
-struct Reply {
-    status: u16,
-    head: String,
-}
-
-/// One HTTP/1.1 request on its own connection.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Result<Reply> {
-    let mut stream = TcpStream::connect(addr).context("connect to XCAP")?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes())?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw)?;
-    let (head, _) = raw.split_once("\r\n\r\n").context("a header block")?;
-    Ok(Reply {
-        status: head.get(9..12).context("a status line")?.parse()?,
-        head: head.to_string(),
-    })
-}
 
 fn rules_path(owner: &str) -> String {
     format!("/xcap-root/pres-rules/users/{owner}/index")
