@@ -145,7 +145,7 @@ struct Sender {
 pub(crate) struct DialogOut {
     pub(crate) record: Arc<SubscriptionRecord>,
     pub(crate) package: Package,
-    pub(crate) presentity: Aor,
+    pub(crate) presentity: Arc<Aor>,
 }
 
 impl DialogOut {

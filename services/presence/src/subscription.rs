@@ -145,7 +145,7 @@ async fn create(
     };
     let record = SubscriptionRecord {
         id: rand::random::<u64>(),
-        package: package.name().to_string(),
+        package: package.name().into(),
         event_id: req.event_id.clone(),
         watcher: req.watcher.to_string(),
         watcher_display: display_name(&req.dialog.remote_uri),
@@ -202,14 +202,14 @@ async fn create(
 
 fn spawn_notifier(
     inner: &Arc<Inner>,
-    presentity: &Aor,
+    presentity: &Arc<Aor>,
     record: &Arc<SubscriptionRecord>,
     package: Package,
 ) -> Notifier {
     let out = DialogOut {
         record: Arc::clone(record),
         package,
-        presentity: presentity.clone(),
+        presentity: Arc::clone(presentity),
     };
     Notifier::spawn(
         Arc::downgrade(inner),
@@ -233,7 +233,7 @@ fn spawn_notifier(
 /// The in-memory subscription for a stored record, with its notifier.
 fn build(
     inner: &Arc<Inner>,
-    presentity: &Aor,
+    presentity: &Arc<Aor>,
     record: SubscriptionRecord,
     package: Package,
     view: View,
@@ -263,7 +263,7 @@ fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
         Item::Subscription(p.aor.clone(), s.id),
         s.flow(),
     );
-    lock(&inner.dialogs).insert(s.dialog(), (p.aor.clone(), s.id));
+    lock(&inner.dialogs).insert(&s.dialog(), Arc::clone(&p.aor), s.id);
     *lock(&inner.per_watcher)
         .entry(s.record.watcher.clone())
         .or_insert(0) += 1;
@@ -348,14 +348,14 @@ async fn in_dialog(
     now: UnixTime,
 ) -> Result<SubscribeOk, PresenceError> {
     let key = DialogKey {
-        call_id: req.dialog.call_id.clone(),
-        remote_tag: req.dialog.remote_tag.clone(),
-        local_tag: local_tag.clone(),
-        event: package.name().to_string(),
-        event_id: req.event_id.clone(),
+        call_id: &req.dialog.call_id,
+        remote_tag: &req.dialog.remote_tag,
+        local_tag: &local_tag,
+        event: package.name(),
+        event_id: req.event_id.as_deref(),
     };
     // RFC 6665 §4.2.1.2: a refresh for a subscription we do not have is 481.
-    let Some((aor, id)) = lock(&inner.dialogs).get(&key).cloned() else {
+    let Some((aor, id)) = lock(&inner.dialogs).get(&key) else {
         return Err(PresenceError::NoSuchSubscription);
     };
     let Some(cell) = inner.existing(&aor) else {
@@ -363,7 +363,9 @@ async fn in_dialog(
     };
     let result = {
         let mut p = cell.lock().await;
-        match p.subscriptions.get(&id).map(|s| s.authorization) {
+        // The index is keyed by a hash: the subscription must be this dialog's.
+        let this = p.subscriptions.get(&id).filter(|s| s.dialog() == key);
+        match this.map(|s| s.authorization) {
             None => Err(PresenceError::NoSuchSubscription),
             Some(authorization) if expires == 0 => {
                 // Unsubscribe (§4.2.1.4): a final NOTIFY, then gone.
@@ -469,7 +471,7 @@ pub(crate) async fn end(
         &Item::Subscription(p.aor.clone(), id),
         s.flow(),
     );
-    lock(&inner.dialogs).remove(&s.dialog());
+    lock(&inner.dialogs).remove(&s.dialog(), s.id);
     s.notifier.push(
         Some(NotifyState::Terminated {
             reason,

@@ -4,6 +4,7 @@
 //! written here): a field added later needs `#[serde(default)]` so records
 //! written by an older version still decode.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -111,8 +112,9 @@ pub struct PublicationRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionRecord {
     pub id: u64,
-    /// `presence` or `presence.winfo`.
-    pub package: String,
+    /// `presence` or `presence.winfo`. A `Cow` so the names presence uses
+    /// cost no allocation per subscription (decoded records own theirs).
+    pub package: Cow<'static, str>,
     pub event_id: Option<String>,
     /// The watcher's AOR.
     pub watcher: String,
@@ -133,8 +135,8 @@ pub struct SubscriptionRecord {
     pub expires_at: UnixTime,
     /// Waiting for authorization (RFC 6665 pending).
     pub pending: bool,
-    /// Last RFC 3857 event of this watcher.
-    pub last_event: String,
+    /// Last RFC 3857 event of this watcher (a `Cow` like `package`).
+    pub last_event: Cow<'static, str>,
     /// Last NOTIFY CSeq sent in this dialog.
     pub notify_cseq: u32,
     /// Next watcher-info document version (presence.winfo only).
