@@ -146,15 +146,15 @@ async fn create(
     let record = SubscriptionRecord {
         id: rand::random::<u64>(),
         package: package.name().into(),
-        event_id: req.event_id.clone(),
-        watcher: req.watcher.to_string(),
-        watcher_display: display_name(&req.dialog.remote_uri),
-        call_id: req.dialog.call_id.clone(),
-        remote_tag: req.dialog.remote_tag.clone(),
-        local_tag: local_tag.to_string(),
-        remote_uri: req.dialog.remote_uri.clone(),
-        local_uri: req.dialog.local_uri.clone(),
-        remote_target: req.dialog.remote_target.clone(),
+        event_id: req.event_id.as_deref().map(Box::from),
+        watcher: req.watcher.to_string().into(),
+        watcher_display: display_name(&req.dialog.remote_uri).map(Box::from),
+        call_id: req.dialog.call_id.as_str().into(),
+        remote_tag: req.dialog.remote_tag.as_str().into(),
+        local_tag: local_tag.into(),
+        remote_uri: req.dialog.remote_uri.as_str().into(),
+        local_uri: req.dialog.local_uri.as_str().into(),
+        remote_target: req.dialog.remote_target.as_str().into(),
         route_set: req.dialog.route_set.clone(),
         flow: req.flow.clone(),
         connection: req.connection,
@@ -265,7 +265,7 @@ fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
     );
     lock(&inner.dialogs).insert(&s.dialog(), Arc::clone(&p.aor), s.id);
     *lock(&inner.per_watcher)
-        .entry(s.record.watcher.clone())
+        .entry(s.record.watcher.to_string())
         .or_insert(0) += 1;
     if let Some(old) = p.subscriptions.insert(s.id, Box::new(s)) {
         uncount_watcher(inner, &old.record.watcher);
@@ -413,7 +413,7 @@ async fn refresh(
     // watcher may have come back over another connection (RFC 5626
     // style): NOTIFYs follow it there.
     if !req.dialog.remote_target.is_empty() {
-        record.remote_target = req.dialog.remote_target.clone();
+        record.remote_target = req.dialog.remote_target.as_str().into();
     }
     record.flow = req.flow.clone();
     record.connection = req.connection;

@@ -109,24 +109,26 @@ pub struct PublicationRecord {
 /// One RFC 6665 subscription as the store keeps it: enough to rebuild the
 /// dialog and go on notifying after a restart or a change of owner, with
 /// the NOTIFY CSeq and watcher-info version so neither goes backwards.
+/// Immutable strings are `Box<str>` (no spare capacity word): presence
+/// holds one of these per subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionRecord {
     pub id: u64,
     /// `presence` or `presence.winfo`. A `Cow` so the names presence uses
     /// cost no allocation per subscription (decoded records own theirs).
     pub package: Cow<'static, str>,
-    pub event_id: Option<String>,
+    pub event_id: Option<Box<str>>,
     /// The watcher's AOR.
-    pub watcher: String,
-    pub watcher_display: Option<String>,
-    pub call_id: String,
-    pub remote_tag: String,
-    pub local_tag: String,
+    pub watcher: Box<str>,
+    pub watcher_display: Option<Box<str>>,
+    pub call_id: Box<str>,
+    pub remote_tag: Box<str>,
+    pub local_tag: Box<str>,
     /// From of the SUBSCRIBE (the watcher, with its tag).
-    pub remote_uri: String,
+    pub remote_uri: Box<str>,
     /// To of the SUBSCRIBE without tag (the presentity).
-    pub local_uri: String,
-    pub remote_target: String,
+    pub local_uri: Box<str>,
+    pub remote_target: Box<str>,
     pub route_set: Vec<String>,
     pub flow: FlowToken,
     /// Whether `flow` is a connection (the subscription ends with it).
