@@ -108,6 +108,10 @@ enum ServerState {
     Completed { response: Bytes, until: Instant },
 }
 
+/// Table capacity below which an emptied server transaction table is kept
+/// as it is (not worth a rehash).
+const SHRINK_ABOVE: usize = 4096;
+
 /// Every live server transaction of one edge.
 pub struct ServerTransactions {
     timers: Timers,
@@ -169,6 +173,13 @@ impl ServerTransactions {
             ServerState::Trying { since } => now.duration_since(*since) < limit,
             ServerState::Completed { until, .. } => now < *until,
         });
+        // The table never shrinks by itself: after a burst it would hold its
+        // peak size (tens of MB at a few thousand requests per second) for
+        // good. Give it back once it is mostly empty; shrinking to twice the
+        // entries leaves it under the threshold, so this does not repeat.
+        if self.map.capacity() > SHRINK_ABOVE && self.map.capacity() > 4 * self.map.len() {
+            self.map.shrink_to(2 * self.map.len());
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -271,6 +282,25 @@ mod tests {
         assert_eq!(
             st.on_request(&key("z9hG4bK1"), t0 + timers.timeout()),
             ServerAction::New
+        );
+    }
+
+    #[test]
+    fn table_shrinks_after_a_burst_has_expired() {
+        let t0 = Instant::now();
+        let timers = Timers::default();
+        let mut st = ServerTransactions::new(timers);
+        for i in 0..20_000 {
+            st.on_request(&key(&format!("z9hG4bKb{i}")), t0);
+        }
+        let later = t0 + timers.timeout() / 2;
+        st.on_request(&key("z9hG4bKlate"), later);
+        st.expire(t0 + timers.timeout());
+        assert_eq!(st.len(), 1);
+        assert!(st.map.capacity() <= SHRINK_ABOVE, "{}", st.map.capacity());
+        assert_eq!(
+            st.on_request(&key("z9hG4bKlate"), later),
+            ServerAction::Absorb
         );
     }
 

@@ -38,7 +38,7 @@ pub(crate) fn decide(
     package: Package,
     now: UnixTime,
 ) -> Outcome {
-    if package != Package::Presence || *watcher == p.aor {
+    if package != Package::Presence || *watcher == *p.aor {
         return Outcome::Active(View::Full);
     }
     let rules = p.documents.as_ref().and_then(|d| d.rules.as_ref());
@@ -219,7 +219,7 @@ async fn set_authorization(
     };
     let mut record = store::SubscriptionRecord::clone(&s.record);
     record.pending = authorization == Authorization::Pending;
-    record.last_event = event.to_string();
+    record.last_event = event.into();
     if let Some(store) = inner.durable() {
         if let Err(e) = store.save_subscription(&aor, record.clone()).await {
             tracing::warn!(%aor, error = %e, "authorization change not stored");

@@ -116,22 +116,64 @@ impl Default for PresenceConfig {
     }
 }
 
-/// What an index entry points at.
+/// What an index entry points at. The presentity's name is shared with its
+/// state (one allocation per presentity, not one per index entry).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Item {
-    Publication(Aor, ETag),
-    Subscription(Aor, SubscriptionId),
+    Publication(Arc<Aor>, ETag),
+    Subscription(Arc<Aor>, SubscriptionId),
 }
 
 /// Identifies a subscription within its dialog (RFC 6665 §4.1.2: Call-ID,
-/// tags, and the Event package with its id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct DialogKey {
-    pub call_id: String,
-    pub remote_tag: String,
-    pub local_tag: String,
-    pub event: String,
-    pub event_id: Option<String>,
+/// tags, and the Event package with its id), borrowed from the request or
+/// the subscription's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct DialogKey<'a> {
+    pub call_id: &'a str,
+    pub remote_tag: &'a str,
+    pub local_tag: &'a str,
+    pub event: &'a str,
+    pub event_id: Option<&'a str>,
+}
+
+/// The dialog index: a keyed hash of the [`DialogKey`] to the subscription,
+/// so the index holds no second copy of the dialog's strings. A lookup
+/// checks the subscription's own record, so a collision can never select
+/// another watcher's subscription; the hash key is random per process, so
+/// collisions cannot be forced from outside.
+pub(crate) struct Dialogs {
+    hasher: std::collections::hash_map::RandomState,
+    map: HashMap<u64, (Arc<Aor>, SubscriptionId)>,
+}
+
+impl Dialogs {
+    fn new() -> Self {
+        Dialogs {
+            hasher: Default::default(),
+            map: HashMap::new(),
+        }
+    }
+
+    fn hash(&self, key: &DialogKey<'_>) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    pub(crate) fn get(&self, key: &DialogKey<'_>) -> Option<(Arc<Aor>, SubscriptionId)> {
+        self.map.get(&self.hash(key)).cloned()
+    }
+
+    pub(crate) fn insert(&mut self, key: &DialogKey<'_>, aor: Arc<Aor>, id: SubscriptionId) {
+        let h = self.hash(key);
+        self.map.insert(h, (aor, id));
+    }
+
+    /// Removes the entry of `key` if it still names subscription `id`.
+    pub(crate) fn remove(&mut self, key: &DialogKey<'_>, id: SubscriptionId) {
+        let h = self.hash(key);
+        if self.map.get(&h).is_some_and(|(_, i)| *i == id) {
+            self.map.remove(&h);
+        }
+    }
 }
 
 /// One presentity's state behind its own async lock: requests for it are
@@ -145,8 +187,8 @@ pub(crate) struct Inner {
     /// The users' XCAP documents (pres-rules, pidf-manipulation); unset,
     /// the configured policy applies to everyone and xcap-diff is not served.
     pub documents: OnceLock<Arc<dyn PresenceDocuments>>,
-    presentities: Mutex<HashMap<Aor, Cell>>,
-    pub dialogs: Mutex<HashMap<DialogKey, (Aor, SubscriptionId)>>,
+    presentities: Mutex<HashMap<Arc<Aor>, Cell>>,
+    pub dialogs: Mutex<Dialogs>,
     /// Expiry index: what ends when.
     pub expiries: Mutex<BTreeSet<(UnixTime, Item)>>,
     /// What lives on each connection flow.
@@ -164,10 +206,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Inner {
     /// The presentity's state, created empty on first use.
     pub(crate) fn presentity(&self, aor: &Aor) -> Cell {
-        lock(&self.presentities)
-            .entry(aor.clone())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Presentity::new(aor.clone()))))
-            .clone()
+        let mut map = lock(&self.presentities);
+        if let Some(cell) = map.get(aor) {
+            return Arc::clone(cell);
+        }
+        let name = Arc::new(aor.clone());
+        let cell = Arc::new(tokio::sync::Mutex::new(Presentity::new(Arc::clone(&name))));
+        map.insert(name, Arc::clone(&cell));
+        cell
     }
 
     pub(crate) fn existing(&self, aor: &Aor) -> Option<Cell> {
@@ -249,7 +295,7 @@ impl PresenceService {
                 store,
                 documents: OnceLock::new(),
                 presentities: Mutex::new(HashMap::new()),
-                dialogs: Mutex::new(HashMap::new()),
+                dialogs: Mutex::new(Dialogs::new()),
                 expiries: Mutex::new(BTreeSet::new()),
                 flows: Mutex::new(HashMap::new()),
                 per_watcher: Mutex::new(HashMap::new()),

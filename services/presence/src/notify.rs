@@ -145,7 +145,7 @@ struct Sender {
 pub(crate) struct DialogOut {
     pub(crate) record: Arc<SubscriptionRecord>,
     pub(crate) package: Package,
-    pub(crate) presentity: Aor,
+    pub(crate) presentity: Arc<Aor>,
 }
 
 impl DialogOut {
@@ -328,13 +328,13 @@ async fn drain(shared: Arc<Shared>) {
         };
         let request = OutboundRequest {
             method: Method::Notify,
-            uri: dialog.record.remote_target.clone(),
+            uri: dialog.record.remote_target.to_string(),
             from: format!(
                 "{};tag={}",
                 dialog.record.local_uri, dialog.record.local_tag
             ),
-            to: dialog.record.remote_uri.clone(),
-            call_id: dialog.record.call_id.clone(),
+            to: dialog.record.remote_uri.to_string(),
+            call_id: dialog.record.call_id.to_string(),
             cseq: *cseq,
             relayed_vias: Vec::new(),
             route: dialog.record.route_set.clone(),

@@ -245,7 +245,7 @@ async fn drop_publication(
             if let Some(publication) = p.publications.remove(etag) {
                 inner.unindex(
                     publication.expires_at,
-                    &Item::Publication(aor.clone(), etag.clone()),
+                    &Item::Publication(Arc::clone(&p.aor), etag.clone()),
                     publication.flow.as_ref(),
                 );
             }

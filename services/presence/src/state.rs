@@ -105,13 +105,13 @@ pub(crate) struct Subscription {
 
 impl Subscription {
     /// The dialog index key (RFC 6665 §4.1.2).
-    pub(crate) fn dialog(&self) -> DialogKey {
+    pub(crate) fn dialog(&self) -> DialogKey<'_> {
         DialogKey {
-            call_id: self.record.call_id.clone(),
-            remote_tag: self.record.remote_tag.clone(),
-            local_tag: self.record.local_tag.clone(),
-            event: self.package.name().to_string(),
-            event_id: self.record.event_id.clone(),
+            call_id: &self.record.call_id,
+            remote_tag: &self.record.remote_tag,
+            local_tag: &self.record.local_tag,
+            event: self.package.name(),
+            event_id: self.record.event_id.as_deref(),
         }
     }
 
@@ -123,7 +123,8 @@ impl Subscription {
 
 /// Everything about one presentity, changed under one lock.
 pub(crate) struct Presentity {
-    pub aor: Aor,
+    /// Shared with the index entries that name this presentity.
+    pub aor: Arc<Aor>,
     pub publications: BTreeMap<ETag, Publication>,
     /// Boxed: most presentities have a few watchers, and the map sizes its
     /// table in buckets of the value type; a large inline value made every
@@ -142,7 +143,7 @@ pub(crate) struct Presentity {
 }
 
 impl Presentity {
-    pub(crate) fn new(aor: Aor) -> Presentity {
+    pub(crate) fn new(aor: Arc<Aor>) -> Presentity {
         let composed = crate::compose::offline(&aor);
         Presentity {
             aor,

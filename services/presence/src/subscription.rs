@@ -145,16 +145,16 @@ async fn create(
     };
     let record = SubscriptionRecord {
         id: rand::random::<u64>(),
-        package: package.name().to_string(),
-        event_id: req.event_id.clone(),
-        watcher: req.watcher.to_string(),
-        watcher_display: display_name(&req.dialog.remote_uri),
-        call_id: req.dialog.call_id.clone(),
-        remote_tag: req.dialog.remote_tag.clone(),
-        local_tag: local_tag.to_string(),
-        remote_uri: req.dialog.remote_uri.clone(),
-        local_uri: req.dialog.local_uri.clone(),
-        remote_target: req.dialog.remote_target.clone(),
+        package: package.name().into(),
+        event_id: req.event_id.as_deref().map(Box::from),
+        watcher: req.watcher.to_string().into(),
+        watcher_display: display_name(&req.dialog.remote_uri).map(Box::from),
+        call_id: req.dialog.call_id.as_str().into(),
+        remote_tag: req.dialog.remote_tag.as_str().into(),
+        local_tag: local_tag.into(),
+        remote_uri: req.dialog.remote_uri.as_str().into(),
+        local_uri: req.dialog.local_uri.as_str().into(),
+        remote_target: req.dialog.remote_target.as_str().into(),
         route_set: req.dialog.route_set.clone(),
         flow: req.flow.clone(),
         connection: req.connection,
@@ -202,14 +202,14 @@ async fn create(
 
 fn spawn_notifier(
     inner: &Arc<Inner>,
-    presentity: &Aor,
+    presentity: &Arc<Aor>,
     record: &Arc<SubscriptionRecord>,
     package: Package,
 ) -> Notifier {
     let out = DialogOut {
         record: Arc::clone(record),
         package,
-        presentity: presentity.clone(),
+        presentity: Arc::clone(presentity),
     };
     Notifier::spawn(
         Arc::downgrade(inner),
@@ -233,7 +233,7 @@ fn spawn_notifier(
 /// The in-memory subscription for a stored record, with its notifier.
 fn build(
     inner: &Arc<Inner>,
-    presentity: &Aor,
+    presentity: &Arc<Aor>,
     record: SubscriptionRecord,
     package: Package,
     view: View,
@@ -263,9 +263,9 @@ fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
         Item::Subscription(p.aor.clone(), s.id),
         s.flow(),
     );
-    lock(&inner.dialogs).insert(s.dialog(), (p.aor.clone(), s.id));
+    lock(&inner.dialogs).insert(&s.dialog(), Arc::clone(&p.aor), s.id);
     *lock(&inner.per_watcher)
-        .entry(s.record.watcher.clone())
+        .entry(s.record.watcher.to_string())
         .or_insert(0) += 1;
     if let Some(old) = p.subscriptions.insert(s.id, Box::new(s)) {
         uncount_watcher(inner, &old.record.watcher);
@@ -348,14 +348,14 @@ async fn in_dialog(
     now: UnixTime,
 ) -> Result<SubscribeOk, PresenceError> {
     let key = DialogKey {
-        call_id: req.dialog.call_id.clone(),
-        remote_tag: req.dialog.remote_tag.clone(),
-        local_tag: local_tag.clone(),
-        event: package.name().to_string(),
-        event_id: req.event_id.clone(),
+        call_id: &req.dialog.call_id,
+        remote_tag: &req.dialog.remote_tag,
+        local_tag: &local_tag,
+        event: package.name(),
+        event_id: req.event_id.as_deref(),
     };
     // RFC 6665 §4.2.1.2: a refresh for a subscription we do not have is 481.
-    let Some((aor, id)) = lock(&inner.dialogs).get(&key).cloned() else {
+    let Some((aor, id)) = lock(&inner.dialogs).get(&key) else {
         return Err(PresenceError::NoSuchSubscription);
     };
     let Some(cell) = inner.existing(&aor) else {
@@ -363,7 +363,9 @@ async fn in_dialog(
     };
     let result = {
         let mut p = cell.lock().await;
-        match p.subscriptions.get(&id).map(|s| s.authorization) {
+        // The index is keyed by a hash: the subscription must be this dialog's.
+        let this = p.subscriptions.get(&id).filter(|s| s.dialog() == key);
+        match this.map(|s| s.authorization) {
             None => Err(PresenceError::NoSuchSubscription),
             Some(authorization) if expires == 0 => {
                 // Unsubscribe (§4.2.1.4): a final NOTIFY, then gone.
@@ -411,7 +413,7 @@ async fn refresh(
     // watcher may have come back over another connection (RFC 5626
     // style): NOTIFYs follow it there.
     if !req.dialog.remote_target.is_empty() {
-        record.remote_target = req.dialog.remote_target.clone();
+        record.remote_target = req.dialog.remote_target.as_str().into();
     }
     record.flow = req.flow.clone();
     record.connection = req.connection;
@@ -469,7 +471,7 @@ pub(crate) async fn end(
         &Item::Subscription(p.aor.clone(), id),
         s.flow(),
     );
-    lock(&inner.dialogs).remove(&s.dialog());
+    lock(&inner.dialogs).remove(&s.dialog(), s.id);
     s.notifier.push(
         Some(NotifyState::Terminated {
             reason,

@@ -4,6 +4,7 @@
 //! written here): a field added later needs `#[serde(default)]` so records
 //! written by an older version still decode.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -108,23 +109,26 @@ pub struct PublicationRecord {
 /// One RFC 6665 subscription as the store keeps it: enough to rebuild the
 /// dialog and go on notifying after a restart or a change of owner, with
 /// the NOTIFY CSeq and watcher-info version so neither goes backwards.
+/// Immutable strings are `Box<str>` (no spare capacity word): presence
+/// holds one of these per subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionRecord {
     pub id: u64,
-    /// `presence` or `presence.winfo`.
-    pub package: String,
-    pub event_id: Option<String>,
+    /// `presence` or `presence.winfo`. A `Cow` so the names presence uses
+    /// cost no allocation per subscription (decoded records own theirs).
+    pub package: Cow<'static, str>,
+    pub event_id: Option<Box<str>>,
     /// The watcher's AOR.
-    pub watcher: String,
-    pub watcher_display: Option<String>,
-    pub call_id: String,
-    pub remote_tag: String,
-    pub local_tag: String,
+    pub watcher: Box<str>,
+    pub watcher_display: Option<Box<str>>,
+    pub call_id: Box<str>,
+    pub remote_tag: Box<str>,
+    pub local_tag: Box<str>,
     /// From of the SUBSCRIBE (the watcher, with its tag).
-    pub remote_uri: String,
+    pub remote_uri: Box<str>,
     /// To of the SUBSCRIBE without tag (the presentity).
-    pub local_uri: String,
-    pub remote_target: String,
+    pub local_uri: Box<str>,
+    pub remote_target: Box<str>,
     pub route_set: Vec<String>,
     pub flow: FlowToken,
     /// Whether `flow` is a connection (the subscription ends with it).
@@ -133,8 +137,8 @@ pub struct SubscriptionRecord {
     pub expires_at: UnixTime,
     /// Waiting for authorization (RFC 6665 pending).
     pub pending: bool,
-    /// Last RFC 3857 event of this watcher.
-    pub last_event: String,
+    /// Last RFC 3857 event of this watcher (a `Cow` like `package`).
+    pub last_event: Cow<'static, str>,
     /// Last NOTIFY CSeq sent in this dialog.
     pub notify_cseq: u32,
     /// Next watcher-info document version (presence.winfo only).
