@@ -88,8 +88,7 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
 
 /// A SIP edge of a cluster.
 pub(crate) async fn edge(config: Config) -> anyhow::Result<()> {
-    let presence_map =
-        ShardMap::new(config.presence_shards.clone()).context("an edge needs --presence-shards")?;
+    let presence = sharded_presence(&config).context("an edge needs --presence-shards")?;
     let messaging_map = ShardMap::new(config.messaging_shards.clone())
         .context("an edge needs --messaging-shards")?;
     let listeners = sip_listeners(&config).await?;
@@ -97,13 +96,6 @@ pub(crate) async fn edge(config: Config) -> anyhow::Result<()> {
     warn_open(&config);
 
     let client = proto::ClientConfig::default();
-    let mut presence_shards: Vec<Arc<dyn Presence>> = Vec::new();
-    for url in &config.presence_shards {
-        presence_shards.push(Arc::new(proto::GrpcPresence::connect_lazy(
-            url.clone(),
-            &client,
-        )?));
-    }
     let mut messaging_shards: Vec<Arc<dyn Messaging>> = Vec::new();
     for url in &config.messaging_shards {
         messaging_shards.push(Arc::new(proto::GrpcMessaging::connect_lazy(
@@ -115,7 +107,7 @@ pub(crate) async fn edge(config: Config) -> anyhow::Result<()> {
     require_auth(&config, &edge, None).await?;
     let services = Services {
         messaging: Arc::new(ShardedMessaging::new(messaging_map, messaging_shards)),
-        presence: Arc::new(ShardedPresence::new(presence_map, presence_shards)),
+        presence: Arc::new(presence),
     };
     let (shutdown, readiness) = lifecycle(&config).await?;
     let deliveries = tonic::transport::Server::builder()
@@ -185,6 +177,21 @@ pub(crate) async fn messaging(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The presence shards of --presence-shards behind one router: each
+/// request goes to the shard owning its AOR, over gRPC.
+fn sharded_presence(config: &Config) -> anyhow::Result<ShardedPresence> {
+    let map = ShardMap::new(config.presence_shards.clone())?;
+    let client = proto::ClientConfig::default();
+    let mut shards: Vec<Arc<dyn Presence>> = Vec::new();
+    for url in &config.presence_shards {
+        shards.push(Arc::new(proto::GrpcPresence::connect_lazy(
+            url.clone(),
+            &client,
+        )?));
+    }
+    Ok(ShardedPresence::new(map, shards))
+}
+
 /// An XCAP server (RFC 4825), documents in Redis.
 pub(crate) async fn xcap(config: Config) -> anyhow::Result<()> {
     let store = cluster_store(&config).await?;
@@ -199,16 +206,7 @@ pub(crate) async fn xcap(config: Config) -> anyhow::Result<()> {
         );
         None
     } else {
-        let map = ShardMap::new(config.presence_shards.clone())?;
-        let client = proto::ClientConfig::default();
-        let mut shards: Vec<Arc<dyn Presence>> = Vec::new();
-        for url in &config.presence_shards {
-            shards.push(Arc::new(proto::GrpcPresence::connect_lazy(
-                url.clone(),
-                &client,
-            )?));
-        }
-        Some(Arc::new(ShardedPresence::new(map, shards)))
+        Some(Arc::new(sharded_presence(&config)?))
     };
     let (shutdown, readiness) = lifecycle(&config).await?;
     let task = tokio::spawn(serve_xcap(
