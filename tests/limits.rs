@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use sip::{HeaderName, Message, Response};
 use testkit::presence::PRESENCE;
-use testkit::{eventually, secs, Herald, UdpUa};
+use testkit::{eventually, secs, Herald, Transport, Ua, UdpUa};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
 
@@ -307,6 +307,22 @@ fn connections_per_address_are_limited_while_open() -> Result<()> {
     Ok(())
 }
 
+/// Sends an OPTIONS with a `body`-byte body and returns its answer's status.
+fn options_status<T: Transport>(ua: &mut Ua<T>, body: usize) -> Result<u16> {
+    let raw = ua
+        .raw_request("OPTIONS", "sip:example.com", "sip:example.com")
+        .set("Content-Type", "text/plain")
+        .body("x".repeat(body));
+    ua.send_raw(&raw.to_bytes())?;
+    let r = ua.next_where(secs(5), "the OPTIONS answer", |m| {
+        matches!(&m.message, Message::Response(_))
+    })?;
+    let Message::Response(r) = r.message else {
+        bail!("not a response")
+    };
+    Ok(r.status)
+}
+
 #[test]
 fn message_size_is_limited_per_transport() -> Result<()> {
     let ws_port = free_port()?;
@@ -324,43 +340,15 @@ fn message_size_is_limited_per_transport() -> Result<()> {
     // UDP: 413 past 2000 bytes, served below.
     let mut udp = herald.udp_ua("alice")?;
     for (body, want) in [(1500, 200), (2500, 413)] {
-        let raw = udp
-            .raw_request("OPTIONS", "sip:example.com", "sip:example.com")
-            .set("Content-Type", "text/plain")
-            .body("x".repeat(body));
-        udp.send_raw(&raw.to_bytes())?;
-        let r = udp.next_where(secs(5), "the OPTIONS answer", |m| {
-            matches!(&m.message, Message::Response(_))
-        })?;
-        let Message::Response(r) = r.message else {
-            bail!("not a response")
-        };
-        ensure!(
-            r.status == want,
-            "UDP body {body}: want {want}, got {}",
-            r.status
-        );
+        let got = options_status(&mut udp, body)?;
+        ensure!(got == want, "UDP body {body}: want {want}, got {got}");
     }
 
     // TCP: 2500 fits its 3000, 3500 gets 413 and the connection closes.
     let mut tcp = herald.tcp_ua("alice")?;
     for (body, want) in [(2500, 200), (3500, 413)] {
-        let raw = tcp
-            .raw_request("OPTIONS", "sip:example.com", "sip:example.com")
-            .set("Content-Type", "text/plain")
-            .body("x".repeat(body));
-        tcp.send_raw(&raw.to_bytes())?;
-        let r = tcp.next_where(secs(5), "the OPTIONS answer", |m| {
-            matches!(&m.message, Message::Response(_))
-        })?;
-        let Message::Response(r) = r.message else {
-            bail!("not a response")
-        };
-        ensure!(
-            r.status == want,
-            "TCP body {body}: want {want}, got {}",
-            r.status
-        );
+        let got = options_status(&mut tcp, body)?;
+        ensure!(got == want, "TCP body {body}: want {want}, got {got}");
     }
     tcp.expect_closed(secs(5))
         .context("a stream whose framing is lost is closed")?;
