@@ -71,15 +71,44 @@ fn tool(name: &str, var: &str) -> Result<PathBuf> {
         }
     }
     let local = root().join(".ci/tools/bin").join(name);
-    if local.is_file() {
-        return Ok(local);
+    if !local.is_file() {
+        install_tools()
+            .with_context(|| format!("{name} was not found ({var}, PATH, .ci/tools/bin)"))?;
     }
-    bail!(
+    ensure!(
+        local.is_file(),
         "{name} is needed to validate the deployment files and was not found \
-         ({var}, PATH, .ci/tools/bin). Run `bash .ci/run` once (it installs helm, \
-         kubernetes-validate and yamllint into .ci/tools), or install {name} and put it \
-         on PATH or in {var}."
-    )
+         ({var}, PATH, .ci/tools/bin) even after .ci/install-tools. Install {name} \
+         and put it on PATH or in {var}."
+    );
+    Ok(local)
+}
+
+/// Runs `.ci/install-tools` once per test run (the tests of this file run in
+/// parallel threads and would otherwise install side by side), so the
+/// README's test command works on a fresh checkout as `.ci/run` does.
+fn install_tools() -> Result<()> {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(root().join(".ci/install-tools"))
+                .current_dir(root())
+                .output()
+                .map_err(|e| format!("running .ci/install-tools: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    ".ci/install-tools failed (it needs network, npm, unzip and python3 \
+                     with venv):\n{}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 fn helm() -> Result<PathBuf> {
