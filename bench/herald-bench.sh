@@ -42,6 +42,19 @@
 #                     asks for 4 MB with maxbuffer); later ones ask for 4 MiB
 #                     themselves (--udp-buffer), so this is not needed for them.
 #   OUT=bench/results/<date-time>   where the harness copy and all results go
+#   CLUSTER=0         1: instead of one `herald all`, start a local cluster before
+#                     every step: a fresh redis-server on REDIS_PORT (no
+#                     persistence), presence shards 0 and 1, messaging shard 0 and
+#                     edges A (SIP on $TARGET, where SIPp sends) and B (SIP on
+#                     EDGE_B, idle unless something sends to it), gRPC and
+#                     /metrics on CL_PORT.. CL_PORT+15. CPU and memory are the sum
+#                     over all of them, Redis included. After each step the script
+#                     records Redis commands per call (INFO commandstats) and the
+#                     edge's gRPC client and the shards' gRPC server latency
+#                     quantiles, interpolated in the /metrics histogram buckets.
+#   PRESENCE_SHARDS=2 REDIS_PORT=6391 CL_PORT=7600 EDGE_B=127.0.0.1:5072
+#   UAC_PORT=7000 HOLD_PORT=7100 MP_BASE=16000 IM_UAS_PORT=5080   SIPp's ports
+#                     (move them and TARGET to run beside another benchmark)
 #   SHARED_BENCH=../shared/bench
 set -u
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -64,6 +77,15 @@ HERALD_PID=""
 RCVBUF_SYSCTL="${RCVBUF_SYSCTL:-}"
 RMEM_SAVED=""
 export FANOUT_RULE="${FANOUT_RULE:-strict}"
+CLUSTER="${CLUSTER:-0}"
+PRESENCE_SHARDS="${PRESENCE_SHARDS:-2}"
+REDIS_PORT="${REDIS_PORT:-6391}"
+CL_PORT="${CL_PORT:-7600}"
+EDGE_B="${EDGE_B:-127.0.0.1:5072}"
+CLUSTER_PIDS=""
+UAC_PORT="${UAC_PORT:-7000}"
+HOLD_PORT="${HOLD_PORT:-7100}"
+export MP_BASE="${MP_BASE:-16000}"
 
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/run.log" >&2; }
 
@@ -77,6 +99,10 @@ setup() {
 	HERALD_SRC=$HERALD HERALD="$OUT/herald"
 	cp "$SHARED"/bench.sh "$SHARED"/analyze.py "$SHARED"/summarize.py "$SHARED"/*.xml "$SHARED"/*.csv "$H/"
 	chmod u+w "$H"/* && chmod +x "$H/bench.sh"
+	# SIPp's own ports, movable so a run can go beside another one
+	# (bench.sh fixes them; this edits only the copy).
+	sed -i -e "s/^UAC_PORT=7000/UAC_PORT=$UAC_PORT/" -e "s/^HOLD_PORT=7100/HOLD_PORT=$HOLD_PORT/" \
+		-e "s/-mp 16\([0-9]\)00/-mp \$((MP_BASE + \100))/g" "$H/bench.sh"
 	{
 		echo "date: $(date -Is)"
 		echo "herald: $HERALD_SRC built $(date -Is -r "$HERALD_SRC"), sha256 $(sha256sum "$HERALD" | cut -c1-16)"
@@ -95,6 +121,7 @@ setup() {
 }
 
 start_herald() {
+	[ "$CLUSTER" = 1 ] && { start_cluster; return; }
 	# SIPp sends every call from one address and a few users: the flood
 	# limits (docs/decisions/0013-limits.md) would measure themselves.
 	# shellcheck disable=SC2086
@@ -111,6 +138,7 @@ start_herald() {
 }
 
 stop_herald() {
+	[ "$CLUSTER" = 1 ] && { stop_cluster; return; }
 	[ -n "$HERALD_PID" ] || return 0
 	if [ ! -d "/proc/$HERALD_PID" ]; then
 		log "herald $HERALD_PID had already exited"
@@ -128,10 +156,84 @@ cleanup() {
 }
 trap cleanup EXIT
 
-herald_mem() {  # "rss_kB hwm_kB pss_kB"
-	local p=$HERALD_PID
-	echo "$(awk '/^VmRSS:/{print $2}' /proc/$p/status) $(awk '/^VmHWM:/{print $2}' /proc/$p/status)" \
-		"$(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)"
+all_alive() {  # every process of HERALD_PID (one, or the cluster's) still runs
+	local p
+	for p in $HERALD_PID; do [ -d "/proc/$p" ] || return 1; done
+}
+
+herald_mem() {  # "rss_kB hwm_kB pss_kB", summed over the cluster's processes
+	local p rss=0 hwm=0 pss=0
+	for p in $HERALD_PID; do
+		rss=$((rss + $(awk '/^VmRSS:/{print $2}' /proc/$p/status)))
+		hwm=$((hwm + $(awk '/^VmHWM:/{print $2}' /proc/$p/status)))
+		pss=$((pss + $(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)))
+	done
+	echo "$rss $hwm $pss"
+}
+
+# The local cluster of CLUSTER=1. Ports from CL_PORT: +0/+1 edges' gRPC,
+# +2.. presence shards' gRPC, +8 messaging's gRPC, +9.. /metrics (edge A,
+# edge B, messaging, presence shards).
+cl_grpc_list() {  # first_offset count
+	local i l=""
+	for ((i = 0; i < $2; i++)); do l="$l${l:+,}127.0.0.1:$((CL_PORT + $1 + i))"; done
+	echo "$l"
+}
+start_role() {  # name args...
+	local name=$1; shift
+	# shellcheck disable=SC2086
+	"$HERALD" "$@" --log "$HERALD_LOG" --max-requests-per-ip 0 --max-requests-per-user 0 $HERALD_ARGS \
+		>"$OUT/$name.out" 2>>"$OUT/$name.err" &
+	local pid=$!
+	CLUSTER_PIDS="$CLUSTER_PIDS $pid"
+	for _ in $(seq 1 150); do
+		grep -q '^ready' "$OUT/$name.out" 2>/dev/null && return 0
+		[ -d "/proc/$pid" ] || break
+		sleep 0.1
+	done
+	log "$name did not start (see $OUT/$name.err)"; exit 1
+}
+start_cluster() {
+	local edges presence messaging redis="redis://127.0.0.1:$REDIS_PORT" i
+	edges=$(cl_grpc_list 0 2); presence=$(cl_grpc_list 2 "$PRESENCE_SHARDS"); messaging=$(cl_grpc_list 8 1)
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+		>"$OUT/redis.out" 2>&1 &
+	CLUSTER_PIDS="$!"
+	for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+	for ((i = 0; i < PRESENCE_SHARDS; i++)); do
+		start_role "presence$i" presence --shard-id "$i" --presence-shards "$presence" \
+			--grpc-listen "127.0.0.1:$((CL_PORT + 2 + i))" --redis "$redis" --edges "$edges" \
+			--health-listen "127.0.0.1:$((CL_PORT + 12 + i))"
+	done
+	start_role messaging0 messaging --shard-id 0 --messaging-shards "$messaging" \
+		--grpc-listen "127.0.0.1:$((CL_PORT + 8))" --redis "$redis" --edges "$edges" \
+		--health-listen "127.0.0.1:$((CL_PORT + 11))"
+	start_role edgeA edge --sip-listen "$TARGET" --grpc-listen "127.0.0.1:$CL_PORT" \
+		--presence-shards "$presence" --messaging-shards "$messaging" --health-listen "127.0.0.1:$((CL_PORT + 9))"
+	start_role edgeB edge --sip-listen "$EDGE_B" --grpc-listen "127.0.0.1:$((CL_PORT + 1))" \
+		--presence-shards "$presence" --messaging-shards "$messaging" --health-listen "127.0.0.1:$((CL_PORT + 10))"
+	HERALD_PID=$CLUSTER_PIDS
+}
+stop_cluster() {
+	local p
+	[ -n "$CLUSTER_PIDS" ] || return 0
+	for p in $CLUSTER_PIDS; do kill -TERM "$p" 2>/dev/null; done
+	for p in $CLUSTER_PIDS; do
+		for _ in $(seq 1 50); do [ -d "/proc/$p" ] || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
+	done
+	CLUSTER_PIDS="" HERALD_PID=""
+}
+# cluster_probe <file>: Redis command counts and the /metrics of edge A and
+# every presence and messaging shard, for cluster_stats.
+cluster_probe() {
+	local f=$1 i
+	{
+		echo "### redis"; redis-cli -p "$REDIS_PORT" info commandstats
+		echo "### edge"; curl -s "http://127.0.0.1:$((CL_PORT + 9))/metrics"
+		echo "### shard"; curl -s "http://127.0.0.1:$((CL_PORT + 11))/metrics"
+		for ((i = 0; i < PRESENCE_SHARDS; i++)); do curl -s "http://127.0.0.1:$((CL_PORT + 12 + i))/metrics"; done
+	} >"$f" 2>/dev/null
 }
 
 # Registers every user of users.csv with the IM UAS as contact (the MESSAGE
@@ -153,18 +255,68 @@ step() {
 	local scn=$1 rate=$2 j brief mem alive=1
 	[ "$scn" != ceiling ] && start_herald
 	[ "$scn" = message ] && register_users
-	local out
+	local out probe=""
+	[ "$CLUSTER" = 1 ] && [ "$scn" != ceiling ] && { probe="$OUT/probe-$scn-$rate-$(date +%H%M%S)"; cluster_probe "$probe.before"; }
 	out=$(cd "$H" && MANAGE_KAM=0 SERVER_PIDS="$HERALD_PID" TARGET="$TARGET" DUR="$DUR" \
 		IM_UAS_PORT="$IM_UAS_PORT" SIPP_BUF="$SIPP_BUF" ./bench.sh once "$scn" "$rate" 2>>"$OUT/harness.err")
 	j=$(sed -n 1p <<<"$out"); brief=$(sed -n 2p <<<"$out")
 	mem="0 0 0"
+	[ -n "$probe" ] && cluster_probe "$probe.after"
 	if [ "$scn" != ceiling ]; then
-		if [ -d "/proc/$HERALD_PID" ]; then mem=$(herald_mem); else alive=0; fi
+		if all_alive; then mem=$(herald_mem); else alive=0; fi
 		stop_herald
 	fi
-	python3 - "$j" "$mem" "$alive" >>"$OUT/steps.jsonl" <<'EOF'
-import json, os, sys
+	python3 - "$j" "$mem" "$alive" "$probe" >>"$OUT/steps.jsonl" <<'EOF'
+import json, os, re, sys
 d = json.loads(sys.argv[1]) if sys.argv[1].strip() else {"pass": False}
+def probe(path):
+    """Redis calls by command, and histogram buckets by (side, le)."""
+    redis, hist, side = {}, {}, None
+    for line in open(path):
+        if line.startswith("### "):
+            side = line[4:].strip(); continue
+        m = re.match(r"cmdstat_(\w+):calls=(\d+)", line)
+        if m:
+            redis[m[1]] = int(m[2]); continue
+        m = re.match(r'rpc_(client|server)_duration_seconds_bucket\{(.*)\} (\S+)', line)
+        if m:
+            le = float(re.search(r'le="([^"]+)"', m[2])[1].replace("+Inf", "inf"))
+            key = (m[1], le)
+            hist[key] = hist.get(key, 0) + float(m[3])
+    return redis, hist
+def quantile(buckets, q):
+    """Prometheus histogram_quantile: linear inside the bucket."""
+    les = sorted(buckets)
+    total = buckets[les[-1]] if les else 0
+    if total <= 0:
+        return None
+    rank, prev_le, prev_n = q * total, 0.0, 0.0
+    for le in les:
+        n = buckets[le]
+        if n >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * (rank - prev_n) / max(n - prev_n, 1e-9)
+        prev_le, prev_n = le, n
+    return prev_le
+if len(sys.argv) > 4 and sys.argv[4]:
+    try:
+        r0, h0 = probe(sys.argv[4] + ".before")
+        r1, h1 = probe(sys.argv[4] + ".after")
+        calls = d.get("successful") or d.get("created") or 0
+        used = {k: r1[k] - r0.get(k, 0) for k in r1 if r1[k] - r0.get(k, 0) > 0}
+        used.pop("info", None)
+        d["redis_calls"] = used
+        if calls:
+            d["redis_calls_per_call"] = round(sum(used.values()) / calls, 2)
+        for side in ("client", "server"):
+            b = {le: h1[(s, le)] - h0.get((s, le), 0) for (s, le) in h1 if s == side}
+            for q in (0.5, 0.99):
+                v = quantile(b, q)
+                if v is not None:
+                    d["grpc_%s_p%d_us" % (side, round(q * 100))] = round(v * 1e6)
+    except OSError as e:
+        d["probe_error"] = str(e)
 rss, hwm, pss = (int(x or 0) for x in sys.argv[2].split())
 d["herald_mem_after_kB"] = {"rss": rss, "hwm": hwm, "pss": pss}
 d["herald_alive_after"] = sys.argv[3] == "1"

@@ -66,15 +66,23 @@ impl Default for ClientConfig {
     }
 }
 
-/// A channel to `uri` (`http://host:port`) that connects on first use and
-/// reconnects after a failure. One channel may back several adapters to
-/// the same peer, each with its own deadline (the channel has none: each
-/// call carries it). Fails only on a malformed URI.
+/// A channel to `uri` (`http://host:port`, or `host:port`, taken as
+/// `http://`) that connects on first use and reconnects after a failure.
+/// One channel may back several adapters to the same peer, each with its
+/// own deadline (the channel has none: each call carries it). Fails only
+/// on a malformed URI.
 pub fn channel(
     uri: impl Into<String>,
     config: &ClientConfig,
 ) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(uri.into())?
+    let mut uri = uri.into();
+    // tonic accepts a bare authority here and only fails at the first
+    // call ("InvalidUri"), which made `--presence-shards host:port` a
+    // cluster that answers 503 to everything.
+    if !uri.contains("://") {
+        uri.insert_str(0, "http://");
+    }
+    Ok(Endpoint::from_shared(uri)?
         .connect_timeout(config.connect_timeout)
         .tcp_nodelay(true)
         .connect_lazy())

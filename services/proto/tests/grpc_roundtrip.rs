@@ -663,3 +663,28 @@ async fn malformed_requests_get_error_answers() {
         })
     );
 }
+
+/// `--presence-shards 10.0.0.5:7000` (no scheme) reaches the shard: tonic
+/// takes a bare authority as a URI and used to fail only at the first call.
+#[tokio::test]
+async fn an_address_without_a_scheme_is_taken_as_http() {
+    let cluster = Cluster::start(FakePresence::default(), FakeEdge::default()).await;
+    let bare = cluster.addr.to_string();
+    assert!(!bare.contains("://"));
+    let client = GrpcMessaging::connect_lazy(bare, &quick()).unwrap();
+    cluster.messaging.message.answer(Ok(MessageOutcome::Stored));
+    let request = PageMessage {
+        target: aor("sip:bob@example.com"),
+        from: "<sip:alice@example.com>;tag=1".into(),
+        to: "<sip:bob@example.com>".into(),
+        call_id: "bare@pc".into(),
+        cseq: 1,
+        content_type: Some("text/plain".into()),
+        headers: vec![],
+        body: Bytes::from_static(b"hi"),
+        max_forwards: 70,
+        vias: vec!["SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK2".into()],
+        authenticated: None,
+    };
+    assert_eq!(client.message(request).await, Ok(MessageOutcome::Stored));
+}
