@@ -83,6 +83,7 @@ REDIS_PORT="${REDIS_PORT:-6391}"
 CL_PORT="${CL_PORT:-7600}"
 EDGE_B="${EDGE_B:-127.0.0.1:5072}"
 CLUSTER_PIDS=""
+CLUSTER_NAMES=""
 UAC_PORT="${UAC_PORT:-7000}"
 HOLD_PORT="${HOLD_PORT:-7100}"
 export MP_BASE="${MP_BASE:-16000}"
@@ -186,6 +187,7 @@ start_role() {  # name args...
 		>"$OUT/$name.out" 2>>"$OUT/$name.err" &
 	local pid=$!
 	CLUSTER_PIDS="$CLUSTER_PIDS $pid"
+	CLUSTER_NAMES="$CLUSTER_NAMES $name"
 	for _ in $(seq 1 150); do
 		grep -q '^ready' "$OUT/$name.out" 2>/dev/null && return 0
 		[ -d "/proc/$pid" ] || break
@@ -198,7 +200,7 @@ start_cluster() {
 	edges=$(cl_grpc_list 0 2); presence=$(cl_grpc_list 2 "$PRESENCE_SHARDS"); messaging=$(cl_grpc_list 8 1)
 	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
 		>"$OUT/redis.out" 2>&1 &
-	CLUSTER_PIDS="$!"
+	CLUSTER_PIDS="$!" CLUSTER_NAMES="redis"
 	for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 	for ((i = 0; i < PRESENCE_SHARDS; i++)); do
 		start_role "presence$i" presence --shard-id "$i" --presence-shards "$presence" \
@@ -229,6 +231,9 @@ stop_cluster() {
 cluster_probe() {
 	local f=$1 i
 	{
+		local names=($CLUSTER_NAMES) pids=($CLUSTER_PIDS)
+		echo "### cpu"
+		for i in "${!pids[@]}"; do echo "cpu ${names[$i]} $(awk '{print $14 + $15}' "/proc/${pids[$i]}/stat")"; done
 		echo "### redis"; redis-cli -p "$REDIS_PORT" info commandstats
 		echo "### edge"; curl -s "http://127.0.0.1:$((CL_PORT + 9))/metrics"
 		echo "### shard"; curl -s "http://127.0.0.1:$((CL_PORT + 11))/metrics"
@@ -271,10 +276,15 @@ import json, os, re, sys
 d = json.loads(sys.argv[1]) if sys.argv[1].strip() else {"pass": False}
 def probe(path):
     """Redis calls by command, and histogram buckets by (side, le)."""
+    global cpu
+    cpu = {}
     redis, hist, side = {}, {}, None
     for line in open(path):
         if line.startswith("### "):
             side = line[4:].strip(); continue
+        m = re.match(r"cpu (\S+) (\d+)", line)
+        if m:
+            cpu[m[1]] = int(m[2]); continue
         m = re.match(r"cmdstat_(\w+):calls=(\d+)", line)
         if m:
             redis[m[1]] = int(m[2]); continue
@@ -301,8 +311,12 @@ def quantile(buckets, q):
     return prev_le
 if len(sys.argv) > 4 and sys.argv[4]:
     try:
-        r0, h0 = probe(sys.argv[4] + ".before")
-        r1, h1 = probe(sys.argv[4] + ".after")
+        r0, h0 = probe(sys.argv[4] + ".before"); c0 = cpu
+        r1, h1 = probe(sys.argv[4] + ".after"); c1 = cpu
+        if calls := (d.get("successful") or 0):
+            # CPU per call by process (clock ticks of 10 ms)
+            d["cpu_us_per_call_by_process"] = {
+                k: round((c1[k] - c0.get(k, 0)) * 1e4 / calls, 1) for k in c1}
         calls = d.get("successful") or d.get("created") or 0
         used = {k: r1[k] - r0.get(k, 0) for k in r1 if r1[k] - r0.get(k, 0) > 0}
         used.pop("info", None)

@@ -12,6 +12,14 @@ pub(crate) fn offline(aor: &Aor) -> Arc<str> {
     Arc::from(pidf::offline(aor.as_str()).to_xml())
 }
 
+/// Composes what changed while nobody watched, before a watcher reads
+/// `composed` (a new subscription or a fetch).
+pub(crate) fn catch_up(p: &mut Presentity) {
+    if p.compose_pending {
+        recompose(p);
+    }
+}
+
 /// Recomposes; returns the new document if it differs from the last one
 /// sent (so an unchanged refresh or a no-op modify notifies nobody).
 ///
@@ -35,6 +43,7 @@ pub(crate) fn recompose(p: &mut Presentity) -> Option<Arc<str>> {
             .collect();
         Arc::from(pidf::compose(p.aor.as_str(), &docs).to_xml())
     };
+    p.compose_pending = false;
     if xml == p.composed {
         None
     } else {

@@ -85,7 +85,13 @@ pub(crate) async fn publish(
     let cell = inner.presentity(&aor);
     let result = {
         let mut p = cell.lock().await;
-        match documents::ensure_and_apply(inner, &mut p, now).await {
+        // Rules and hard state matter to watchers only; with none, they
+        // are read when the first one subscribes.
+        let documents = match p.subscriptions.is_empty() {
+            true => Ok(()),
+            false => documents::ensure_and_apply(inner, &mut p, now).await,
+        };
+        match documents {
             Ok(()) => apply(inner, &mut p, req, document, expires, now).await,
             Err(e) => Err(e),
         }
@@ -208,7 +214,13 @@ async fn apply(
 }
 
 /// Recomposes and, when the document changed, queues each watcher its view.
+/// With no watcher the merge waits for the first one (`compose::catch_up`):
+/// a presentity nobody watches costs no composition per PUBLISH.
 async fn changed(inner: &Arc<Inner>, p: &mut Presentity, now: UnixTime) {
+    if p.subscriptions.is_empty() {
+        p.compose_pending = true;
+        return;
+    }
     if compose::recompose(p).is_some() {
         authorize::changed_state(inner, p, now).await;
     }

@@ -27,6 +27,8 @@ const LISTS_SEL: &str = "resource-lists/users/sip:alice@example.com/index";
 struct Documents {
     docs: Mutex<HashMap<String, (String, String)>>,
     etag: Mutex<u32>,
+    /// pres-rules and pidf-manipulation reads, as a store would see them.
+    reads: std::sync::atomic::AtomicUsize,
 }
 
 impl Documents {
@@ -62,9 +64,11 @@ impl Documents {
 #[async_trait]
 impl PresenceDocuments for Documents {
     async fn pres_rules(&self, presentity: &Aor) -> Result<Option<String>, StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self.get(&format!("pres-rules/users/{presentity}/index")))
     }
     async fn pidf_manipulation(&self, presentity: &Aor) -> Result<Option<String>, StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self.get(&format!("pidf-manipulation/users/{presentity}/index")))
     }
     async fn documents(&self, user: &Aor) -> Result<Vec<(String, String)>, StoreError> {
@@ -616,4 +620,40 @@ async fn pending_watchers_survive_a_restart_and_are_approved_after_it() {
     let active = inbox.notify("sip:bob@example.com", "presence").await;
     assert!(header(&active, "Subscription-State").starts_with("active"));
     assert!(active.cseq > pending.cseq);
+}
+
+/// A presentity nobody watches costs no document read and no composition per PUBLISH: both
+/// wait for the first watcher, who still gets the publications merged over the hard state.
+#[tokio::test]
+async fn documents_and_composition_wait_for_the_first_watcher() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let docs = Arc::new(Documents::default());
+    docs.put(
+        MANIP_SEL,
+        &format!(
+            r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="{ALICE}"><tuple id="hard"><status><basic>closed</basic></status><note>on vacation</note></tuple></presence>"#
+        ),
+    );
+    let (svc, mut inbox) = harness(PresenceConfig::default(), docs.clone());
+    svc.publish(publish(&rich("first", "work"))).await.unwrap();
+    svc.publish(publish(&rich("second", "work"))).await.unwrap();
+    assert_eq!(docs.reads.load(SeqCst), 0, "documents read with no watcher");
+
+    svc.subscribe(watcher("bob", "b1")).await.unwrap();
+    let first = body(&inbox.notify("sip:bob@example.com", "presence").await);
+    assert!(
+        first.contains("second") && !first.contains(">first<") && first.contains("on vacation"),
+        "{first}"
+    );
+    let reads = docs.reads.load(SeqCst);
+    assert_eq!(reads, 2, "pres-rules and pidf-manipulation, once");
+
+    // Watched now: each PUBLISH composes and notifies, from the documents already read.
+    svc.publish(publish(&rich("third", "work"))).await.unwrap();
+    let next = body(&inbox.notify("sip:bob@example.com", "presence").await);
+    assert!(
+        next.contains("third") && next.contains("on vacation"),
+        "{next}"
+    );
+    assert_eq!(docs.reads.load(SeqCst), reads);
 }

@@ -130,8 +130,12 @@ pub(crate) struct Presentity {
     /// table in buckets of the value type; a large inline value made every
     /// presentity's table several times the size of its contents.
     pub subscriptions: HashMap<SubscriptionId, Box<Subscription>>,
-    /// The composed document as last sent to watchers.
+    /// The composed document as last sent to watchers (empty until the
+    /// first composition).
     pub composed: Arc<str>,
+    /// `composed` is behind the publications: they changed while nobody
+    /// watched, and the merge waits for a watcher ([`crate::compose::catch_up`]).
+    pub compose_pending: bool,
     /// The presentity's sphere in `composed` (pres-rules sphere conditions).
     pub sphere: Option<String>,
     /// `composed` as each distinct permission set sees it (cleared when it
@@ -144,12 +148,12 @@ pub(crate) struct Presentity {
 
 impl Presentity {
     pub(crate) fn new(aor: Arc<Aor>) -> Presentity {
-        let composed = crate::compose::offline(&aor);
         Presentity {
             aor,
             publications: BTreeMap::new(),
             subscriptions: HashMap::new(),
-            composed,
+            composed: Arc::from(""),
+            compose_pending: true,
             sphere: None,
             views: HashMap::new(),
             documents: None,

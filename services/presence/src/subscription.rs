@@ -16,7 +16,7 @@ use store::{SubscriptionRecord, UnixTime};
 use crate::authorize::{self, Outcome};
 use crate::notify::{Body, DialogOut, Notifier, NotifyState};
 use crate::state::{Authorization, Package, Presentity, Subscription, SubscriptionId, View};
-use crate::{documents, lock, winfo, xcapdiff, DialogKey, Inner, Item};
+use crate::{compose, documents, lock, winfo, xcapdiff, DialogKey, Inner, Item};
 
 fn new_tag() -> String {
     format!("{:016x}", rand::random::<u64>())
@@ -90,7 +90,9 @@ async fn initial(
     let cell = inner.presentity(&req.presentity);
     let result = {
         let mut p = cell.lock().await;
-        if let Err(e) = documents::ensure_and_apply(inner, &mut p, now).await {
+        let ready = documents::ensure_and_apply(inner, &mut p, now).await;
+        compose::catch_up(&mut p);
+        if let Err(e) = ready {
             Err(e)
         } else if package == Package::Presence
             && expires != 0
