@@ -172,13 +172,19 @@ async fn apply(
 
     // Stored first: acknowledged means written.
     if let Some(store) = inner.durable() {
-        if let Some((etag, publication)) = &next {
-            store
-                .save_publication(&p.aor, record(etag, publication))
-                .await?;
-        }
-        if let Some(old) = &previous {
-            store.delete_publication(&p.aor, &old.0).await?;
+        match (&next, &previous) {
+            (Some((etag, publication)), Some(old)) => {
+                store
+                    .replace_publication(&p.aor, record(etag, publication), &old.0)
+                    .await?
+            }
+            (Some((etag, publication)), None) => {
+                store
+                    .save_publication(&p.aor, record(etag, publication))
+                    .await?
+            }
+            (None, Some(old)) => store.delete_publication(&p.aor, &old.0).await?,
+            (None, None) => {}
         }
     }
 

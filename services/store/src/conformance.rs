@@ -209,6 +209,7 @@ async fn presence_records(store: &dyn Store) {
         .save_publication(&a, publication.clone())
         .await
         .unwrap();
+    let original = publication.clone();
     let subscription = SubscriptionRecord {
         id: 7,
         package: "presence".into(),
@@ -245,7 +246,19 @@ async fn presence_records(store: &dyn Store) {
     assert_eq!(subs.len(), 1);
     assert_eq!((subs[0].notify_cseq, subs[0].winfo_version), (5, 2));
     assert_eq!(subs[0].route_set, subscription.route_set);
-    store.delete_publication(&a, "e1").await.unwrap();
+    // A modify: the new entity tag in, the old one out, one step.
+    let modified = PublicationRecord {
+        etag: "e2".into(),
+        body: b"<presence><tuple/></presence>".to_vec(),
+        ..original
+    };
+    store
+        .replace_publication(&a, modified.clone(), "e1")
+        .await
+        .unwrap();
+    let (pubs, _) = store.presence_state(&a).await.unwrap();
+    assert_eq!(pubs, vec![modified]);
+    store.delete_publication(&a, "e2").await.unwrap();
     store.delete_subscription(&a, 7).await.unwrap();
     store.delete_subscription(&a, 7).await.unwrap();
     assert_eq!(store.presence_state(&a).await.unwrap(), (vec![], vec![]));

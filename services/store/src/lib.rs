@@ -102,6 +102,20 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a publication; deleting one that is not there is not an error.
     async fn delete_publication(&self, presentity: &Aor, etag: &str) -> Result<(), StoreError>;
 
+    /// Writes `record` in place of the publication tagged `replaces` (a
+    /// refresh or modify gets a new entity tag, RFC 3903 §6), in one step:
+    /// after a crash the store holds one of the two, never both. The
+    /// default is two steps, for stores with nothing to crash between.
+    async fn replace_publication(
+        &self,
+        presentity: &Aor,
+        record: PublicationRecord,
+        replaces: &str,
+    ) -> Result<(), StoreError> {
+        self.save_publication(presentity, record).await?;
+        self.delete_publication(presentity, replaces).await
+    }
+
     /// Writes (creates or replaces) a subscription to `presentity`.
     async fn save_subscription(
         &self,

@@ -112,6 +112,19 @@ impl Store for Traced {
         .await
     }
 
+    async fn replace_publication(
+        &self,
+        presentity: &Aor,
+        record: PublicationRecord,
+        replaces: &str,
+    ) -> Result<(), StoreError> {
+        traced(
+            "replace_publication",
+            self.inner.replace_publication(presentity, record, replaces),
+        )
+        .await
+    }
+
     async fn save_subscription(
         &self,
         presentity: &Aor,

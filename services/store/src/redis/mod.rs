@@ -287,10 +287,12 @@ impl RedisStore {
         other: &str,
         field: &str,
         record: Vec<u8>,
+        replaces: Option<&str>,
     ) -> Result<(), StoreError> {
         let aor = presentity.as_str().as_bytes();
         let index = keys::presentities_in_slot(slot_of(presentity));
-        let args: [&[u8]; 3] = [field.as_bytes(), &record, aor];
+        let replaces = replaces.unwrap_or("").as_bytes();
+        let args: [&[u8]; 4] = [field.as_bytes(), &record, aor, replaces];
         if !self.is_cluster() {
             let _: i64 = self
                 .invoke(&scripts::SAVE_PRESENCE, &[hash, other, &index], &args)
@@ -564,8 +566,29 @@ impl Store for RedisStore {
         let encoded = encode(&record)?;
         let pubs = keys::publications(presentity);
         let subs = keys::subscriptions(presentity);
-        self.bounded(self.save_presence(presentity, &pubs, &subs, &record.etag, encoded))
+        self.bounded(self.save_presence(presentity, &pubs, &subs, &record.etag, encoded, None))
             .await
+    }
+
+    /// One script: the new record in, the old one out.
+    async fn replace_publication(
+        &self,
+        presentity: &Aor,
+        record: PublicationRecord,
+        replaces: &str,
+    ) -> Result<(), StoreError> {
+        let encoded = encode(&record)?;
+        let pubs = keys::publications(presentity);
+        let subs = keys::subscriptions(presentity);
+        self.bounded(self.save_presence(
+            presentity,
+            &pubs,
+            &subs,
+            &record.etag,
+            encoded,
+            Some(replaces),
+        ))
+        .await
     }
 
     async fn delete_publication(&self, presentity: &Aor, etag: &str) -> Result<(), StoreError> {
@@ -584,7 +607,7 @@ impl Store for RedisStore {
         let pubs = keys::publications(presentity);
         let subs = keys::subscriptions(presentity);
         let id = record.id.to_string();
-        self.bounded(self.save_presence(presentity, &subs, &pubs, &id, encoded))
+        self.bounded(self.save_presence(presentity, &subs, &pubs, &id, encoded, None))
             .await
     }
 

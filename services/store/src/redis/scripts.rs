@@ -109,12 +109,14 @@ return 1
 /// Writes one presence record. KEYS[1] the hash it goes in (publications
 /// or subscriptions), KEYS[2] the presentity's other hash, KEYS[3] (only on
 /// a standalone Redis) the slot index. ARGV[1] field, ARGV[2] JSON record,
-/// ARGV[3] the AOR.
+/// ARGV[3] the AOR, ARGV[4] a field of KEYS[1] the record replaces (empty:
+/// none), deleted in the same step.
 /// Returns 1 if the presentity had no record before, else 0.
 pub(super) static SAVE_PRESENCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local was_empty = redis.call('EXISTS', KEYS[1], KEYS[2]) == 0
+if ARGV[4] ~= '' and ARGV[4] ~= ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[4]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if KEYS[3] then redis.call('SADD', KEYS[3], ARGV[3]) end
 if was_empty then return 1 end
