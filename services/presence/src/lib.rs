@@ -366,8 +366,9 @@ impl PresenceService {
 
     /// Loads the presence state kept in the store (after a restart, or when
     /// this process takes over): publications, subscriptions with their
-    /// NOTIFY CSeq and winfo version, and their expiry times. What expired
-    /// meanwhile ends at the next sweep, with its NOTIFYs. Returns how many
+    /// NOTIFY CSeq and winfo version, and their expiry times. Publications
+    /// that expired meanwhile are deleted; subscriptions that did end at the
+    /// next sweep, with their NOTIFYs. Returns how many
     /// presentities were loaded.
     ///
     /// `slots` limits it to the presentities of those slots (a shard loads
@@ -381,8 +382,17 @@ impl PresenceService {
             let (publications, subscriptions) = self.inner.store.presence_state(aor).await?;
             let cell = self.inner.presentity(aor);
             let mut p = cell.lock().await;
+            let now = UnixTime::now();
             for record in publications {
                 let etag = record.etag.clone();
+                // Expired while this shard was away (or its delete failed
+                // then): gone, never shown to a watcher again.
+                if record.expires_at <= now {
+                    if let Err(e) = self.inner.store.delete_publication(aor, &etag).await {
+                        tracing::warn!(%aor, etag, error = %e, "expired publication not deleted");
+                    }
+                    continue;
+                }
                 if !publication::restore(&self.inner, &mut p, record) {
                     tracing::warn!(%aor, etag, "stored publication no longer parses, dropped");
                     self.inner.store.delete_publication(aor, &etag).await?;
@@ -396,6 +406,9 @@ impl PresenceService {
             }
             // Rules may have changed while this process was away.
             authorize::reauthorize(&self.inner, &mut p, UnixTime::now()).await;
+            drop(p);
+            drop(cell);
+            self.inner.forget_if_empty(aor);
         }
         Ok(aors.len())
     }

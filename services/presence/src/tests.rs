@@ -396,3 +396,41 @@ async fn a_watcher_holds_at_most_its_quota_of_subscriptions() {
         .await
         .unwrap();
 }
+
+/// A publication that expired while no process held it (or whose delete
+/// failed when it expired) is not shown again after a restart: it is
+/// deleted from the store and watchers get the state without it.
+#[tokio::test]
+async fn a_publication_expired_in_the_store_is_dropped_on_restore() {
+    let shared: Arc<dyn store::Store> = Arc::new(store::MemoryStore::new());
+    let alice: sip::Aor = "sip:alice@example.com".parse().unwrap();
+    let stale = store::PublicationRecord {
+        etag: "gone".into(),
+        body: pidf("open", "stale").to_vec(),
+        order: 1,
+        expires_at: store::UnixTime(store::UnixTime::now().0 - 5),
+        flow: None,
+    };
+    shared.save_publication(&alice, stale).await.unwrap();
+
+    let (svc, _, mut rx) = {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let recorder = Arc::new(Recorder {
+            tx,
+            status: Mutex::new(200),
+            delay: Duration::ZERO,
+        });
+        let svc = PresenceService::new(shared.clone(), recorder.clone(), PresenceConfig::default());
+        (svc, recorder, rx)
+    };
+    svc.restore(None).await.unwrap();
+    assert_eq!(svc.counts().await, (0, 0));
+    assert_eq!(
+        shared.presence_state(&alice).await.unwrap(),
+        (vec![], vec![])
+    );
+
+    svc.subscribe(subscribe("c9")).await.unwrap();
+    let body = String::from_utf8_lossy(&next(&mut rx).await.body).into_owned();
+    assert!(!body.contains("stale") && body.contains("closed"), "{body}");
+}
