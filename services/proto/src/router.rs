@@ -91,6 +91,7 @@ impl EdgeDelivery for EdgeRouter {
         // §12.2.1.1). Its sender retries with the next CSeq, and by then
         // the edge is marked down, so the retry goes through another.
         let same_cseq_retry_ok = request.method != Method::Notify;
+        let mut request = request;
         if !self.is_down(home) {
             match self.try_edge(home, flow, request.clone()).await {
                 Err(DeliveryError::Transport(e)) if udp && !same_cseq_retry_ok => {
@@ -98,6 +99,12 @@ impl EdgeDelivery for EdgeRouter {
                 }
                 Err(DeliveryError::Transport(e)) if udp => {
                     tracing::debug!(edge = home, error = %e, "edge unreachable, trying another");
+                    // The failed edge may have sent it: the same CSeq again
+                    // through another edge (a new branch) would be a merged
+                    // request the client answers 482 (RFC 3261 §8.2.2.2).
+                    // The next one is a new request; a client that did get
+                    // the first sees the message twice, not an error.
+                    request.cseq = request.cseq.wrapping_add(1);
                 }
                 Err(DeliveryError::Transport(_)) => {
                     return Err(DeliveryError::FlowGone(flow.0.clone()))

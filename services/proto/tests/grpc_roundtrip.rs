@@ -17,8 +17,8 @@ use api::{
 use async_trait::async_trait;
 use bytes::Bytes;
 use proto::{
-    edge_delivery_service, messaging_service, presence_service, ClientConfig, GrpcEdgeDelivery,
-    GrpcMessaging, GrpcPresence,
+    edge_delivery_service, messaging_service, presence_service, ClientConfig, EdgeRouter,
+    GrpcEdgeDelivery, GrpcMessaging, GrpcPresence,
 };
 use sip::{Aor, Method};
 use store::StoreError;
@@ -687,4 +687,27 @@ async fn an_address_without_a_scheme_is_taken_as_http() {
         authenticated: None,
     };
     assert_eq!(client.message(request).await, Ok(MessageOutcome::Stored));
+}
+
+/// A MESSAGE whose edge fails mid-way goes out through another edge with the
+/// next CSeq: the first may have reached the client, and the same CSeq on a
+/// new branch would be a merged request it answers 482.
+#[tokio::test]
+async fn a_message_retried_through_another_edge_has_a_new_cseq() {
+    let cluster = Cluster::start(FakePresence::default(), FakeEdge::default()).await;
+    let dead = closed_port().await;
+    let router = EdgeRouter::new(vec![dead.clone(), cluster.uri()], quick());
+    let flow = FlowToken(format!("{dead}#udp/10.0.0.9:5060"));
+    let request = outbound(Method::Message);
+    cluster.edge.send.answer(Ok(FinalResponse {
+        status: 200,
+        reason: "OK".into(),
+    }));
+    let got = router.send_request(&flow, request.clone()).await;
+    assert_eq!(got.map(|r| r.status), Ok(200));
+    let retried = OutboundRequest {
+        cseq: request.cseq + 1,
+        ..request
+    };
+    assert_eq!(cluster.edge.send.last(), format!("{flow:?} {retried:?}"));
 }
