@@ -6,7 +6,7 @@
 //! acknowledged publication and subscription.
 
 use anyhow::{ensure, Result};
-use sip::Method;
+use sip::{Message, Method};
 use testkit::presence::{etag, pidf_tuple, PRESENCE};
 use testkit::{secs, RedisKind, TestCluster, UdpUa};
 
@@ -115,5 +115,28 @@ fn a_killed_presence_shard_comes_back_with_its_state() -> Result<()> {
         "NOTIFYs resume after the restart: {}",
         notify.body_text()
     );
+    Ok(())
+}
+
+/// The first NOTIFY reaches the subscriber's edge on its own gRPC call and
+/// could leave the edge before the SUBSCRIBE's 200. RFC 6665 lets a
+/// subscriber take it anyway, but SIPp scenarios and simple UAs drop a
+/// NOTIFY that comes first, so the edge holds it until the answer has gone.
+#[test]
+fn the_first_notify_never_overtakes_the_answer_to_the_subscribe() -> Result<()> {
+    let cluster = cluster()?;
+    let mut bob = UdpUa::bind("bob", cluster.edge(1))?;
+    for i in 0..40 {
+        let presentity = format!("sip:order{i}@example.com");
+        let req = bob.subscribe_request(&presentity, PRESENCE, Some(600));
+        bob.send(&req)?;
+        let first = bob.recv(secs(10))?;
+        ensure!(
+            matches!(&first, Message::Response(r) if (200..300).contains(&r.status)),
+            "SUBSCRIBE {i}: the first message back was not its 2xx: {first:?}"
+        );
+        let notify = bob.recv_request(&Method::Notify, secs(10))?;
+        bob.respond(&notify, 200)?;
+    }
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! The request pipeline: parse, fix the Via, match transactions, validate,
 //! dispatch to the service front, answer.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, MutexGuard};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip::{CodecError, HeaderName, Headers, Message, Method, Request, Response, Scheme};
+use tokio::sync::watch;
 
 use crate::flow::Flow;
 use crate::transaction::{ServerAction, ServerTransactions, TransactionKey};
@@ -72,6 +74,10 @@ impl Edge {
                 return;
             }
         }
+        let _answering = (request.method == Method::Subscribe)
+            .then(|| request.headers.call_id().ok())
+            .flatten()
+            .map(|call_id| self.answering.begin(call_id));
         // One span and one count per server transaction (telemetry).
         let tx = telemetry::SipServerTx::start(request.method.as_str(), flow.transport.name());
         let response = tx.run(self.handle(&request, &flow)).await;
@@ -302,4 +308,107 @@ fn response_address(headers: &Headers, flow: &Flow) -> SocketAddr {
         return flow.remote;
     }
     SocketAddr::new(flow.remote.ip(), via.port.unwrap_or(5060))
+}
+
+/// SUBSCRIBEs being answered, by Call-ID. The shard sends the first NOTIFY
+/// as soon as it has the subscription, and in a cluster that NOTIFY comes
+/// back to this edge on its own gRPC call, which may beat the SUBSCRIBE's
+/// answer out of the edge. RFC 6665 §4.1.2.4 has the subscriber accept a
+/// NOTIFY before the 200, but many do not (SIPp scenarios, simple UAs drop
+/// it as unexpected), so the edge sends a dialog's NOTIFY only once the
+/// SUBSCRIBE's final response has gone.
+#[derive(Default)]
+pub(crate) struct Answering {
+    pending: Mutex<HashMap<String, watch::Receiver<()>>>,
+}
+
+/// Held while a SUBSCRIBE is handled and answered; dropping it lets that
+/// dialog's NOTIFYs go.
+pub(crate) struct AnsweringGuard<'a> {
+    answering: &'a Answering,
+    call_id: String,
+    sender: watch::Sender<()>,
+}
+
+impl Answering {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, watch::Receiver<()>>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn begin(&self, call_id: &str) -> AnsweringGuard<'_> {
+        let (sender, receiver) = watch::channel(());
+        self.lock().insert(call_id.to_string(), receiver);
+        AnsweringGuard {
+            answering: self,
+            call_id: call_id.to_string(),
+            sender,
+        }
+    }
+
+    /// Waits, up to `limit`, until no SUBSCRIBE with `call_id` is being
+    /// answered.
+    pub(crate) async fn wait(&self, call_id: &str, limit: Duration) {
+        let pending = self.lock().get(call_id).cloned();
+        if let Some(mut receiver) = pending {
+            // Ends when the guard drops its sender (the answer went).
+            let _ = tokio::time::timeout(limit, receiver.changed()).await;
+        }
+    }
+}
+
+impl Drop for AnsweringGuard<'_> {
+    fn drop(&mut self) {
+        let mut pending = self.answering.lock();
+        // A newer SUBSCRIBE of the same Call-ID may have taken the entry.
+        if pending
+            .get(&self.call_id)
+            .is_some_and(|r| r.same_channel(&self.sender.subscribe()))
+        {
+            pending.remove(&self.call_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod answering_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_notify_waits_for_its_subscribe_to_be_answered() {
+        let answering = Arc::new(Answering::default());
+        let limit = Duration::from_secs(4);
+
+        // Nothing pending: no wait at all.
+        let started = tokio::time::Instant::now();
+        answering.wait("c1", limit).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+
+        // Pending: the NOTIFY goes when the answer has gone, not before.
+        let guard = answering.begin("c1");
+        let waiter = {
+            let answering = Arc::clone(&answering);
+            tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                answering.wait("c1", limit).await;
+                started.elapsed()
+            })
+        };
+        // Another dialog is not held up by it.
+        answering.wait("c2", limit).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiter.is_finished());
+        drop(guard);
+        let waited = waiter.await.unwrap();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < limit,
+            "{waited:?}"
+        );
+        assert!(answering.lock().is_empty());
+
+        // A SUBSCRIBE that never gets answered holds its NOTIFY only so long.
+        let _stuck = answering.begin("c3");
+        let started = tokio::time::Instant::now();
+        answering.wait("c3", limit).await;
+        assert_eq!(started.elapsed(), limit);
+    }
 }

@@ -49,6 +49,12 @@ impl Edge {
         token: &FlowToken,
         out: OutboundRequest,
     ) -> Result<FinalResponse, DeliveryError> {
+        if out.method == sip::Method::Notify {
+            // Not ahead of the answer to the SUBSCRIBE that made the dialog.
+            self.answering
+                .wait(&out.call_id, self.config.timers.t2)
+                .await;
+        }
         let mut flow = self
             .flows
             .get(token)

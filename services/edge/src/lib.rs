@@ -137,6 +137,9 @@ pub struct Edge {
     authenticator: std::sync::OnceLock<Arc<::auth::Authenticator>>,
     /// Request rates and open connections per source and user.
     flood: limits::Flood,
+    /// SUBSCRIBEs not answered yet, by Call-ID: a NOTIFY of that dialog
+    /// waits until the answer has gone out (see `core::Answering`).
+    answering: core::Answering,
 }
 
 impl Edge {
@@ -144,6 +147,7 @@ impl Edge {
         let flood = limits::Flood::new(&config.flood);
         Arc::new(Edge {
             server_transactions: Mutex::new(ServerTransactions::new(config.timers)),
+            answering: core::Answering::default(),
             flows: FlowTable::with_owner(config.public_grpc.clone()),
             config,
             client_transactions: Mutex::new(HashMap::new()),
