@@ -115,8 +115,9 @@ pub(crate) struct Options {
     /// edge when the client's own edge is gone.
     #[arg(long, env = "HERALD_EDGES", value_delimiter = ',', global = true)]
     pub(crate) edges: Vec<String>,
-    /// Seconds between readings of dns+srv: shard lists. A shard refusing
-    /// a request as not its owner makes an edge read them at once too.
+    /// Seconds between readings of dns+srv: shard lists (default 5). A
+    /// shard refusing a request as not its owner makes an edge read them at
+    /// once too.
     #[arg(long, env = "HERALD_SHARD_DNS_INTERVAL", global = true)]
     pub(crate) shard_dns_interval: Option<u64>,
     /// DNS server (ip:port) asked for dns+srv: shard lists. Default: the

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -273,8 +274,9 @@ struct Live {
     /// not matter to it, only the count).
     me: Option<ShardId>,
     /// One refresh at a time; a caller that waited for another's refresh
-    /// takes its result.
-    refreshing: Mutex<u64>,
+    /// takes its result (`done` counts finished refreshes).
+    refreshing: Mutex<()>,
+    done: AtomicU64,
 }
 
 impl LiveShards {
@@ -286,7 +288,8 @@ impl LiveShards {
                 current: watch::Sender::new(Some(Arc::new(map))),
                 source: None,
                 me: None,
-                refreshing: Mutex::new(0),
+                refreshing: Mutex::new(()),
+                done: AtomicU64::new(0),
             }),
         }
     }
@@ -305,7 +308,8 @@ impl LiveShards {
                 current: watch::Sender::new(None),
                 source: Some(source),
                 me,
-                refreshing: Mutex::new(0),
+                refreshing: Mutex::new(()),
+                done: AtomicU64::new(0),
             }),
         };
         live.refresh().await;
@@ -333,13 +337,12 @@ impl LiveShards {
         let Some(source) = &self.inner.source else {
             return self.current();
         };
-        let generation = *self.inner.refreshing.lock().await;
-        let mut running = self.inner.refreshing.lock().await;
-        if *running != generation {
+        let seen = self.inner.done.load(Ordering::SeqCst);
+        let _running = self.inner.refreshing.lock().await;
+        if self.inner.done.load(Ordering::SeqCst) != seen {
             // Someone refreshed while we waited: theirs is as fresh as ours.
             return self.current();
         }
-        *running += 1;
         let role = self.inner.role;
         let found = source.discover().await.and_then(|mut found| {
             if let Some(me) = self.inner.me {
@@ -374,6 +377,7 @@ impl LiveShards {
                 );
             }
         }
+        self.inner.done.fetch_add(1, Ordering::SeqCst);
         self.current()
     }
 
@@ -565,6 +569,41 @@ mod tests {
         assert!(!changes.has_changed().unwrap());
         assert_eq!(live.refresh().await.unwrap().len(), 3);
         assert!(changes.has_changed().unwrap());
+    }
+
+    /// Counts its readings, each taking a while.
+    struct Slow(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl Discover for Slow {
+        async fn discover(&self) -> Result<BTreeMap<u32, String>, DiscoveryError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(BTreeMap::from([(0, "http://10.0.0.0:7000".to_string())]))
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_refreshes_ask_once() {
+        let source = Arc::new(Slow(Default::default()));
+        let live = LiveShards::discovered("presence", source.clone(), None).await;
+        assert_eq!(source.0.load(Ordering::SeqCst), 1);
+        let refreshes: Vec<_> = (0..10)
+            .map(|_| {
+                let live = live.clone();
+                tokio::spawn(async move { live.refresh().await })
+            })
+            .collect();
+        for r in refreshes {
+            assert_eq!(r.await.unwrap().unwrap().len(), 1);
+        }
+        // The first ran; the others waited for it and took its answer (a
+        // few may have started after it finished, none ran in parallel).
+        let asked = source.0.load(Ordering::SeqCst) - 1;
+        assert!(
+            (1..10).contains(&asked),
+            "{asked} readings for 10 refreshes"
+        );
     }
 
     #[tokio::test]
