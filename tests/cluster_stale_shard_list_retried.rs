@@ -5,7 +5,9 @@
 //! 503 with Retry-After.
 
 use anyhow::{ensure, Context, Result};
-use herald_tests::{log_has_line, presence_owner, users_where, wait_for_presence_list};
+use herald_tests::{
+    log_has_line, presence_owner, users_where, wait_for_log, wait_for_presence_list,
+};
 use sip::HeaderName;
 use testkit::presence::{etag, pidf_tuple};
 use testkit::{secs, ClusterSpec, Herald, RedisKind, TestCluster, UdpUa};
@@ -51,23 +53,21 @@ fn a_stale_edge_is_refused_refreshes_and_retries_the_new_owner() -> Result<()> {
         r.reason
     );
     let edge = cluster.edge_process(0).context("edge running")?;
-    ensure!(
-        log_has_line(
-            edge,
-            &[
-                "refused as not the owner",
-                &format!("shard={old_owner}"),
-                "shards=3"
-            ]
-        )?,
-        "the edge never heard a not-owner refusal from shard {old_owner}:\n{}",
-        edge.output_tail()
-    );
-    ensure!(
-        log_has_line(edge, &["presence shard list changed", "shards=3"])?,
-        "the edge did not refresh its list on the refusal:\n{}",
-        edge.output_tail()
-    );
+    let refused_by = format!("shard={old_owner}");
+    wait_for_log(edge, &["refused as not the owner", &refused_by, "shards=3"]).with_context(
+        || {
+            format!(
+                "the edge hearing shard {old_owner} refuse:\n{}",
+                edge.output_tail()
+            )
+        },
+    )?;
+    wait_for_log(edge, &["presence shard list changed", "shards=3"]).with_context(|| {
+        format!(
+            "the edge refreshing its list on the refusal:\n{}",
+            edge.output_tail()
+        )
+    })?;
     // Now current: a new presentity of shard 2 goes there straight.
     let mut bob = UdpUa::bind(&moved[1], cluster.edge(0))?;
     let bob_aor = bob.aor();
@@ -103,11 +103,12 @@ fn a_stale_edge_is_refused_refreshes_and_retries_the_new_owner() -> Result<()> {
         r.status,
         r.reason
     );
-    ensure!(
-        log_has_line(&stale, &["refused as not the owner"])?,
-        "the static edge's 503 was not a not-owner refusal:\n{}",
-        stale.output_tail()
-    );
+    wait_for_log(&stale, &["refused as not the owner"]).with_context(|| {
+        format!(
+            "the static edge's 503 being a not-owner refusal:\n{}",
+            stale.output_tail()
+        )
+    })?;
     cluster.check_healthy()?;
     Ok(())
 }

@@ -339,6 +339,15 @@ pub fn log_has_line(process: &testkit::HeraldProcess, needles: &[&str]) -> Resul
         .any(|line| needles.iter().all(|n| line.contains(n))))
 }
 
+/// Waits (at most 10 s) until a line of `process`'s log holds every one of
+/// `needles`: lines reach the log file through a pump thread, a moment
+/// after the process printed them.
+pub fn wait_for_log(process: &testkit::HeraldProcess, needles: &[&str]) -> Result<()> {
+    testkit::eventually(secs(10), &format!("a log line with {needles:?}"), || {
+        Ok(log_has_line(process, needles)?.then_some(()))
+    })
+}
+
 /// Waits (at most `within`) until `process` logs that its presence shard
 /// list now has `shards` entries.
 pub fn wait_for_presence_list(
