@@ -6,7 +6,8 @@
 //!   values and with `ci/production-values.yaml`, and everything rendered
 //!   passes `kubernetes-validate --strict` for Kubernetes 1.35 and yamllint;
 //!   the rendered objects have the shape the chart promises (shard lists
-//!   from the StatefulSets, probes, drain times, the SIP Service's ports);
+//!   from the StatefulSets, as pod URLs or, with `shardDiscovery: srv` as
+//!   the production values have it, as their SRV records; probes, drain times, the SIP Service's ports);
 //! - docker-compose.yml (and its TLS/auth override) names only our image
 //!   and well-known official ones, the cluster it promises, and only roles,
 //!   HERALD_* variables and ports that Herald has, read from the real
@@ -405,18 +406,47 @@ fn check_rendered_shape(label: &str, docs: &[Value], values: &Value) -> Result<(
         );
         let var = format!("HERALD_{}_SHARDS", role.to_uppercase());
         let list = str_at(config, &["data", &var]).with_context(|| format!("{label}: no {var}"))?;
-        let urls: Vec<&str> = list.split(',').collect();
-        ensure!(
-            urls.len() as i64 == replicas,
-            "{label}: {var} has {} shards, the StatefulSet {replicas} replicas",
-            urls.len()
-        );
-        for (i, url) in urls.iter().enumerate() {
-            let expect = format!("http://{name}-{i}.{name}.sip.svc.");
+        let srv = str_at(values, &["shardDiscovery"]) == Some("srv");
+        let not_ready = svc
+            .get("spec")
+            .and_then(|s| s.get("publishNotReadyAddresses"))
+            .and_then(Value::as_bool);
+        if srv {
+            // The SRV records of the Service's port named grpc, which list
+            // ready pods only (a pod joins once it has loaded its slots).
+            let expect = format!("dns+srv:_grpc._tcp.{name}.sip.svc.");
             ensure!(
-                url.starts_with(&expect),
-                "{label}: shard {i} of {var} is {url}, not the pod {name}-{i}"
+                list.starts_with(&expect),
+                "{label}: {var} is {list}, not the SRV records {expect}..."
             );
+            let grpc_port = svc
+                .get("spec")
+                .and_then(|s| s.get("ports"))
+                .and_then(Value::as_sequence)
+                .is_some_and(|ports| ports.iter().any(|p| str_at(p, &["name"]) == Some("grpc")));
+            ensure!(grpc_port, "{label}: Service {name} has no port named grpc");
+            ensure!(
+                not_ready == Some(false),
+                "{label}: Service {name} lists pods before they are ready"
+            );
+            ensure!(
+                str_at(config, &["data", "HERALD_SHARD_DNS_INTERVAL"]).is_some(),
+                "{label}: no HERALD_SHARD_DNS_INTERVAL with SRV discovery"
+            );
+        } else {
+            let urls: Vec<&str> = list.split(',').collect();
+            ensure!(
+                urls.len() as i64 == replicas,
+                "{label}: {var} has {} shards, the StatefulSet {replicas} replicas",
+                urls.len()
+            );
+            for (i, url) in urls.iter().enumerate() {
+                let expect = format!("http://{name}-{i}.{name}.sip.svc.");
+                ensure!(
+                    url.starts_with(&expect),
+                    "{label}: shard {i} of {var} is {url}, not the pod {name}-{i}"
+                );
+            }
         }
         let env = env_of(container(sts)?);
         ensure!(

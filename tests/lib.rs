@@ -327,3 +327,39 @@ pub fn http(
         body: body.to_string(),
     })
 }
+
+/// Whether some line of `process`'s log holds every one of `needles`
+/// (a log event with its fields, such as `shard list changed` with
+/// `shards=3`).
+pub fn log_has_line(process: &testkit::HeraldProcess, needles: &[&str]) -> Result<bool> {
+    let text = std::fs::read(process.log_path())
+        .with_context(|| format!("reading {}", process.log_path().display()))?;
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .any(|line| needles.iter().all(|n| line.contains(n))))
+}
+
+/// Waits (at most 10 s) until a line of `process`'s log holds every one of
+/// `needles`: lines reach the log file through a pump thread, a moment
+/// after the process printed them.
+pub fn wait_for_log(process: &testkit::HeraldProcess, needles: &[&str]) -> Result<()> {
+    testkit::eventually(secs(10), &format!("a log line with {needles:?}"), || {
+        Ok(log_has_line(process, needles)?.then_some(()))
+    })
+}
+
+/// Waits (at most `within`) until `process` logs that its presence shard
+/// list now has `shards` entries.
+pub fn wait_for_presence_list(
+    process: &testkit::HeraldProcess,
+    shards: usize,
+    within: Duration,
+    who: &str,
+) -> Result<()> {
+    let count = format!("shards={shards}");
+    testkit::eventually(
+        within,
+        &format!("{who} to read a presence shard list of {shards}"),
+        || Ok(log_has_line(process, &["presence shard list changed", &count])?.then_some(())),
+    )
+}

@@ -58,8 +58,13 @@ the shard count is the replica count. (dict "root" $ "role" "presence") */}}
 {{- printf "%s.%s.svc.%s" (include "herald.shardService" .) .root.Release.Namespace .root.Values.clusterDomain }}
 {{- end }}
 
+{{/* The shard list as HERALD_*_SHARDS takes it: the pods' URLs, or with
+shardDiscovery srv the SRV name of the headless Service's grpc port. */}}
 {{- define "herald.shardList" -}}
 {{- $root := .root }}
+{{- if eq $root.Values.shardDiscovery "srv" }}
+{{- printf "dns+srv:_grpc._tcp.%s" (include "herald.shardHost" .) }}
+{{- else }}
 {{- $svc := include "herald.shardService" . }}
 {{- $host := include "herald.shardHost" . }}
 {{- $replicas := int (index $root.Values .role).replicas }}
@@ -68,6 +73,7 @@ the shard count is the replica count. (dict "root" $ "role" "presence") */}}
 {{- $urls = append $urls (printf "http://%s-%d.%s:%d" $svc $i $host (int $root.Values.ports.grpc)) }}
 {{- end }}
 {{- join "," $urls }}
+{{- end }}
 {{- end }}
 
 {{/* Every edge, through one ClusterIP Service: shards use it to reach a

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
+use shard::ShardListSpec;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -84,10 +85,16 @@ pub(crate) struct Options {
     /// The URL other roles reach this process's gRPC at (default: http://<grpc-listen>).
     #[arg(long, env = "HERALD_PUBLIC_GRPC", global = true)]
     pub(crate) public_grpc: Option<String>,
-    /// This shard's ordinal in its shard list.
+    /// This shard's ordinal in its shard list. With a dns+srv: list it
+    /// defaults to the ordinal at the end of the host name (a StatefulSet
+    /// pod's `herald-presence-2` is 2).
     #[arg(long, env = "HERALD_SHARD_ID", global = true)]
     pub(crate) shard_id: Option<u32>,
-    /// The presence shards' gRPC URLs, in ordinal order.
+    /// The presence shards' gRPC URLs, in ordinal order; or
+    /// dns+srv:NAME, the SRV records of a Kubernetes headless service
+    /// (dns+srv:_grpc._tcp.herald-presence.herald.svc.cluster.local),
+    /// ordered by the StatefulSet ordinal of each target and re-read every
+    /// --shard-dns-interval.
     #[arg(
         long,
         env = "HERALD_PRESENCE_SHARDS",
@@ -95,7 +102,8 @@ pub(crate) struct Options {
         global = true
     )]
     pub(crate) presence_shards: Vec<String>,
-    /// The messaging shards' gRPC URLs, in ordinal order.
+    /// The messaging shards' gRPC URLs, in ordinal order; or dns+srv:NAME
+    /// as --presence-shards.
     #[arg(
         long,
         env = "HERALD_MESSAGING_SHARDS",
@@ -107,6 +115,15 @@ pub(crate) struct Options {
     /// edge when the client's own edge is gone.
     #[arg(long, env = "HERALD_EDGES", value_delimiter = ',', global = true)]
     pub(crate) edges: Vec<String>,
+    /// Seconds between readings of dns+srv: shard lists (default 5). A
+    /// shard refusing a request as not its owner makes an edge read them at
+    /// once too.
+    #[arg(long, env = "HERALD_SHARD_DNS_INTERVAL", global = true)]
+    pub(crate) shard_dns_interval: Option<u64>,
+    /// DNS server (ip:port) asked for dns+srv: shard lists. Default: the
+    /// system's (/etc/resolv.conf).
+    #[arg(long, env = "HERALD_DNS_SERVER", global = true)]
+    pub(crate) dns_server: Option<SocketAddr>,
     /// SIP over WebSocket (RFC 7118) listen address; repeat for more. Default:
     /// the first SIP address's host on port 5066 when SIP is on 5060 (any
     /// free port when SIP's is 0); `none` turns WebSocket off.
@@ -353,6 +370,8 @@ struct FileConfig {
     presence_shards: Option<Vec<String>>,
     messaging_shards: Option<Vec<String>>,
     edges: Option<Vec<String>>,
+    shard_dns_interval: Option<u64>,
+    dns_server: Option<SocketAddr>,
     sip_listen: Option<Vec<SocketAddr>>,
     domain: Option<Vec<String>>,
     advertise: Option<String>,
@@ -418,8 +437,10 @@ pub(crate) struct Config {
     pub(crate) grpc_listen: Option<SocketAddr>,
     pub(crate) public_grpc: Option<String>,
     pub(crate) shard_id: Option<u32>,
-    pub(crate) presence_shards: Vec<String>,
-    pub(crate) messaging_shards: Vec<String>,
+    pub(crate) presence_shards: ShardListSpec,
+    pub(crate) messaging_shards: ShardListSpec,
+    pub(crate) shard_dns_interval: u64,
+    pub(crate) dns_server: Option<SocketAddr>,
     pub(crate) edges: Vec<String>,
     pub(crate) sip_listen: Vec<SocketAddr>,
     pub(crate) domains: Vec<String>,
@@ -563,8 +584,19 @@ impl Config {
             grpc_listen: o.grpc_listen.or(file.grpc_listen),
             public_grpc: o.public_grpc.or(file.public_grpc),
             shard_id: o.shard_id.or(file.shard_id),
-            presence_shards: list(o.presence_shards, file.presence_shards, vec![]),
-            messaging_shards: list(o.messaging_shards, file.messaging_shards, vec![]),
+            presence_shards: shard_list(
+                "presence-shards",
+                list(o.presence_shards, file.presence_shards, vec![]),
+            )?,
+            messaging_shards: shard_list(
+                "messaging-shards",
+                list(o.messaging_shards, file.messaging_shards, vec![]),
+            )?,
+            shard_dns_interval: o
+                .shard_dns_interval
+                .or(file.shard_dns_interval)
+                .unwrap_or(5),
+            dns_server: o.dns_server.or(file.dns_server),
             edges: list(o.edges, file.edges, vec![]),
             sip_listen,
             domains: list(o.domain, file.domain, vec![]),
@@ -711,6 +743,10 @@ impl Config {
             "need min-expires <= default-expires <= max-expires"
         );
         anyhow::ensure!(self.timer_t1_ms > 0, "timer-t1-ms must be positive");
+        anyhow::ensure!(
+            self.shard_dns_interval > 0,
+            "shard-dns-interval must be positive"
+        );
         if let Some(e) = &self.otlp_endpoint {
             anyhow::ensure!(
                 e.starts_with("http://") || e.starts_with("https://"),
@@ -762,6 +798,11 @@ impl Config {
         );
         Ok(())
     }
+}
+
+/// A shard list flag: addresses, or one dns+srv:NAME.
+fn shard_list(flag: &str, entries: Vec<String>) -> anyhow::Result<ShardListSpec> {
+    ShardListSpec::parse(&entries).map_err(|e| anyhow::anyhow!("bad --{flag}: {e}"))
 }
 
 /// Listen addresses for a transport that defaults beside SIP: what was
@@ -882,6 +923,31 @@ mod tests {
         let c = Config::resolve(with_cert(tests)).unwrap();
         assert_eq!(c.tls_listen, vec!["127.0.0.1:0".parse().unwrap()]);
         assert!(c.wss_listen.is_empty());
+    }
+
+    #[test]
+    fn shard_lists_are_addresses_or_an_srv_name() -> anyhow::Result<()> {
+        let c = resolve(&[
+            "--presence-shards",
+            "dns+srv:_grpc._tcp.herald-presence.herald.svc.cluster.local",
+            "--messaging-shards",
+            "http://a:1,http://b:2",
+            "--dns-server",
+            "127.0.0.1:5353",
+        ])?;
+        assert_eq!(
+            c.presence_shards,
+            ShardListSpec::Srv("_grpc._tcp.herald-presence.herald.svc.cluster.local".into())
+        );
+        assert_eq!(
+            c.messaging_shards,
+            ShardListSpec::Static(vec!["http://a:1".into(), "http://b:2".into()])
+        );
+        assert_eq!(c.shard_dns_interval, 5);
+        assert_eq!(c.dns_server, Some("127.0.0.1:5353".parse()?));
+        assert!(resolve(&["--presence-shards", "dns+srv:_grpc._tcp.p,http://b:2"]).is_err());
+        assert!(resolve(&["--shard-dns-interval", "0"]).is_err());
+        Ok(())
     }
 
     #[test]

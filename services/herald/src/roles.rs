@@ -11,7 +11,10 @@ use api::{EdgeDelivery, Messaging, Presence};
 use edge::{Edge, EdgeConfig, FloodLimits, Listeners, MessageSizes, Services, Timers};
 use messaging::{MessagingConfig, MessagingService, RegistrarConfig};
 use presence::{Policy, PresenceConfig, PresenceService};
-use shard::{OwnedMessaging, OwnedPresence, ShardId, ShardMap, ShardedMessaging, ShardedPresence};
+use shard::{
+    Connect, ConnectError, LiveShards, OwnedMessaging, OwnedPresence, ShardId, ShardListSpec,
+    ShardMap, ShardedMessaging, ShardedPresence, SrvDiscovery,
+};
 use sip::{Aor, Limits};
 use store::{MemoryStore, RedisStore, Store};
 use tokio::net::TcpListener;
@@ -88,28 +91,30 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
 
 /// A SIP edge of a cluster.
 pub(crate) async fn edge(config: Config) -> anyhow::Result<()> {
-    let presence = sharded_presence(&config).context("an edge needs --presence-shards")?;
-    let messaging_map = ShardMap::new(config.messaging_shards.clone())
+    let presence_shards = live_shards(&config, "presence", &config.presence_shards, None)
+        .await?
+        .context("an edge needs --presence-shards")?;
+    let messaging_shards = live_shards(&config, "messaging", &config.messaging_shards, None)
+        .await?
         .context("an edge needs --messaging-shards")?;
+    check_addresses(&config.messaging_shards, &messaging_clients())?;
+    let presence = sharded_presence(&config, presence_shards.clone())?;
     let listeners = sip_listeners(&config).await?;
     let (grpc, public) = grpc_listener(&config).await?;
     warn_open(&config);
 
-    let client = proto::ClientConfig::default();
-    let mut messaging_shards: Vec<Arc<dyn Messaging>> = Vec::new();
-    for url in &config.messaging_shards {
-        messaging_shards.push(Arc::new(proto::GrpcMessaging::connect_lazy(
-            url.clone(),
-            &client,
-        )?));
-    }
     let edge = Edge::new(edge_config(&config, Some(public)));
     require_auth(&config, &edge, None).await?;
     let services = Services {
-        messaging: Arc::new(ShardedMessaging::new(messaging_map, messaging_shards)),
+        messaging: Arc::new(ShardedMessaging::new(
+            messaging_shards.clone(),
+            messaging_clients(),
+        )),
         presence: Arc::new(presence),
     };
     let (shutdown, readiness) = lifecycle(&config).await?;
+    keep_current(&config, &presence_shards, &shutdown);
+    keep_current(&config, &messaging_shards, &shutdown);
     let deliveries = tonic::transport::Server::builder()
         .layer(telemetry::grpc::ServerLayer)
         .add_service(proto::edge_delivery_service(edge.delivery()))
@@ -126,14 +131,19 @@ pub(crate) async fn edge(config: Config) -> anyhow::Result<()> {
 
 /// One presence shard of a cluster.
 pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
-    let (map, me) = shard_of(&config, &config.presence_shards, "--presence-shards")?;
+    let me = shard_id(&config, &config.presence_shards, "--presence-shards")?;
+    let shards = live_shards(&config, "presence", &config.presence_shards, Some(me))
+        .await?
+        .context("a shard needs --presence-shards")?;
     let store = cluster_store(&config).await?;
     let (grpc, _) = grpc_listener(&config).await?;
     let delivery = edge_router(&config);
     let service = PresenceService::new(store.clone(), delivery, presence_config(&config))
         .with_documents(documents_source(&config, store));
     presence_gauges(&service);
-    let owned_slots = map.slots_of(me, store::SLOTS);
+    // Watch before reading the list, so no change slips between.
+    let changes = shards.subscribe();
+    let owned_slots = owned(shards.current().as_deref(), me);
     let restored = service
         .restore(Some(&owned_slots))
         .await
@@ -145,7 +155,9 @@ pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
             .clone()
             .run_expiry(shutdown.clone().cancelled_owned()),
     );
-    let owned: Arc<dyn Presence> = Arc::new(OwnedPresence::new(map, me, Arc::new(service)));
+    tokio::spawn(follow_ownership(service.clone(), changes, me, owned_slots));
+    keep_current(&config, &shards, &shutdown);
+    let owned: Arc<dyn Presence> = Arc::new(OwnedPresence::new(shards, me, Arc::new(service)));
     readiness.set(true);
     println!("ready");
     tracing::info!(shard = %me, "herald presence shard ready");
@@ -157,15 +169,60 @@ pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The slots `me` owns under `map` (none without a list).
+fn owned(map: Option<&ShardMap>, me: ShardId) -> Vec<u16> {
+    map.map(|m| m.slots_of(me, store::SLOTS))
+        .unwrap_or_default()
+}
+
+/// Follows the shard list of a presence shard: slots that moved away are
+/// let go (their state stays in Redis for the new owner), slots that moved
+/// here are loaded from Redis.
+async fn follow_ownership(
+    service: PresenceService,
+    mut changes: tokio::sync::watch::Receiver<Option<Arc<ShardMap>>>,
+    me: ShardId,
+    mut owned_slots: Vec<u16>,
+) {
+    while changes.changed().await.is_ok() {
+        let map = changes.borrow_and_update().clone();
+        let Some(map) = map else { continue };
+        let now = owned(Some(&map), me);
+        let before: HashSet<u16> = owned_slots.iter().copied().collect();
+        let after: HashSet<u16> = now.iter().copied().collect();
+        let lost: Vec<u16> = before.difference(&after).copied().collect();
+        let gained: Vec<u16> = after.difference(&before).copied().collect();
+        if !lost.is_empty() {
+            let released = service.release(&lost).await;
+            tracing::info!(shard = %me, slots = lost.len(), presentities = released, "slots moved to other shards, let go");
+        }
+        if !gained.is_empty() {
+            match service.restore(Some(&gained)).await {
+                Ok(n) => {
+                    tracing::info!(shard = %me, slots = gained.len(), presentities = n, "slots moved here, loaded")
+                }
+                Err(e) => {
+                    tracing::error!(shard = %me, error = %e, "slots moved here but their state did not load")
+                }
+            }
+        }
+        owned_slots = now;
+    }
+}
+
 /// One messaging shard of a cluster.
 pub(crate) async fn messaging(config: Config) -> anyhow::Result<()> {
-    let (map, me) = shard_of(&config, &config.messaging_shards, "--messaging-shards")?;
+    let me = shard_id(&config, &config.messaging_shards, "--messaging-shards")?;
+    let shards = live_shards(&config, "messaging", &config.messaging_shards, Some(me))
+        .await?
+        .context("a shard needs --messaging-shards")?;
     let store = cluster_store(&config).await?;
     let (grpc, _) = grpc_listener(&config).await?;
     let delivery = edge_router(&config);
     let service = MessagingService::new(store, delivery, messaging_config(&config)?);
-    let owned: Arc<dyn Messaging> = Arc::new(OwnedMessaging::new(map, me, Arc::new(service)));
     let (shutdown, readiness) = lifecycle(&config).await?;
+    keep_current(&config, &shards, &shutdown);
+    let owned: Arc<dyn Messaging> = Arc::new(OwnedMessaging::new(shards, me, Arc::new(service)));
     readiness.set(true);
     println!("ready");
     tracing::info!(shard = %me, "herald messaging shard ready");
@@ -177,19 +234,88 @@ pub(crate) async fn messaging(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The presence shards of --presence-shards behind one router: each
-/// request goes to the shard owning its AOR, over gRPC.
-fn sharded_presence(config: &Config) -> anyhow::Result<ShardedPresence> {
-    let map = ShardMap::new(config.presence_shards.clone())?;
+/// The presence shards behind one router: each request goes to the shard
+/// owning its AOR, over gRPC.
+fn sharded_presence(config: &Config, shards: LiveShards) -> anyhow::Result<ShardedPresence> {
+    let connect = presence_clients();
+    check_addresses(&config.presence_shards, &connect)?;
+    Ok(ShardedPresence::new(shards, connect))
+}
+
+/// A role's shard list as configured (`None` when none is given): fixed,
+/// or read from DNS now and kept current by [`keep_current`]. `me` is the
+/// shard holding it, if it is one.
+async fn live_shards(
+    config: &Config,
+    role: &'static str,
+    spec: &ShardListSpec,
+    me: Option<ShardId>,
+) -> anyhow::Result<Option<LiveShards>> {
+    Ok(match spec {
+        ShardListSpec::Static(addrs) if addrs.is_empty() => None,
+        ShardListSpec::Static(addrs) => {
+            Some(LiveShards::fixed(role, ShardMap::new(addrs.clone())?))
+        }
+        ShardListSpec::Srv(name) => {
+            let source = SrvDiscovery::new(name.clone(), config.dns_server)
+                .with_context(|| format!("cannot set up DNS for {name}"))?;
+            let live = LiveShards::discovered(role, Arc::new(source), me).await;
+            match live.current() {
+                Some(map) => {
+                    tracing::info!(role, srv = %name, shards = map.len(), list = ?map.addrs(), "{role} shards found in DNS")
+                }
+                None => {
+                    tracing::warn!(role, srv = %name, "no {role} shard list in DNS yet; {role} requests get 503 until there is one")
+                }
+            }
+            Some(live)
+        }
+    })
+}
+
+/// Re-reads a discovered list every --shard-dns-interval until shutdown.
+fn keep_current(config: &Config, shards: &LiveShards, shutdown: &CancellationToken) {
+    shards.spawn_refresh(
+        Duration::from_secs(config.shard_dns_interval),
+        shutdown.clone().cancelled_owned(),
+    );
+}
+
+/// gRPC clients of presence shards, one per address, connecting lazily.
+fn presence_clients() -> Connect<dyn Presence> {
     let client = proto::ClientConfig::default();
-    let mut shards: Vec<Arc<dyn Presence>> = Vec::new();
-    for url in &config.presence_shards {
-        shards.push(Arc::new(proto::GrpcPresence::connect_lazy(
-            url.clone(),
-            &client,
-        )?));
+    Arc::new(move |addr: &str| {
+        proto::GrpcPresence::connect_lazy(addr.to_owned(), &client)
+            .map(|c| Arc::new(c) as Arc<dyn Presence>)
+            .map_err(|e| ConnectError {
+                addr: addr.to_owned(),
+                reason: e.to_string(),
+            })
+    })
+}
+
+/// gRPC clients of messaging shards, one per address, connecting lazily.
+fn messaging_clients() -> Connect<dyn Messaging> {
+    let client = proto::ClientConfig::default();
+    Arc::new(move |addr: &str| {
+        proto::GrpcMessaging::connect_lazy(addr.to_owned(), &client)
+            .map(|c| Arc::new(c) as Arc<dyn Messaging>)
+            .map_err(|e| ConnectError {
+                addr: addr.to_owned(),
+                reason: e.to_string(),
+            })
+    })
+}
+
+/// A given list's addresses must make clients: a typo stops the start
+/// (exit with an error), not every request later.
+fn check_addresses<C: ?Sized>(spec: &ShardListSpec, connect: &Connect<C>) -> anyhow::Result<()> {
+    if let ShardListSpec::Static(addrs) = spec {
+        for addr in addrs {
+            connect(addr)?;
+        }
     }
-    Ok(ShardedPresence::new(map, shards))
+    Ok(())
 }
 
 /// An XCAP server (RFC 4825), documents in Redis.
@@ -200,15 +326,20 @@ pub(crate) async fn xcap(config: Config) -> anyhow::Result<()> {
         .context("the xcap role needs --xcap-listen")?;
     let authenticator = authenticator(&config, store.clone()).await?;
     // Changes go to the presence shard owning the document's user.
-    let presence: Option<Arc<dyn Presence>> = if config.presence_shards.is_empty() {
-        tracing::warn!(
-            "xcap without --presence-shards: rule changes reach presence only when it reloads"
-        );
-        None
-    } else {
-        Some(Arc::new(sharded_presence(&config)?))
+    let shards = live_shards(&config, "presence", &config.presence_shards, None).await?;
+    let presence: Option<Arc<dyn Presence>> = match &shards {
+        None => {
+            tracing::warn!(
+                "xcap without --presence-shards: rule changes reach presence only when it reloads"
+            );
+            None
+        }
+        Some(shards) => Some(Arc::new(sharded_presence(&config, shards.clone())?)),
     };
     let (shutdown, readiness) = lifecycle(&config).await?;
+    if let Some(shards) = &shards {
+        keep_current(&config, shards, &shutdown);
+    }
     let task = tokio::spawn(serve_xcap(
         &config,
         listener,
@@ -282,15 +413,35 @@ async fn lifecycle(config: &Config) -> anyhow::Result<(CancellationToken, Readin
     Ok((token, readiness))
 }
 
-fn shard_of(config: &Config, shards: &[String], flag: &str) -> anyhow::Result<(ShardMap, ShardId)> {
-    let map = ShardMap::new(shards.to_vec()).with_context(|| format!("a shard needs {flag}"))?;
-    let Some(id) = config.shard_id else {
-        bail!("a shard needs --shard-id");
+/// This shard's ordinal: --shard-id, or with a dns+srv: list the ordinal
+/// at the end of the host name (a StatefulSet pod's name).
+fn shard_id(config: &Config, shards: &ShardListSpec, flag: &str) -> anyhow::Result<ShardId> {
+    let id = match (config.shard_id, shards) {
+        (Some(id), _) => id,
+        (None, ShardListSpec::Srv(_)) => {
+            let host =
+                host_name().context("a shard needs --shard-id (no host name to read it from)")?;
+            shard::discovery::ordinal_of(&host).with_context(|| {
+                format!("a shard needs --shard-id (host name {host} ends in no ordinal)")
+            })?
+        }
+        (None, ShardListSpec::Static(_)) => bail!("a shard needs --shard-id"),
     };
-    if id as usize >= map.len() {
-        bail!("--shard-id {id} is not in {flag} ({} shards)", map.len());
+    match shards {
+        ShardListSpec::Static(addrs) if addrs.is_empty() => bail!("a shard needs {flag}"),
+        ShardListSpec::Static(addrs) if id as usize >= addrs.len() => {
+            bail!("--shard-id {id} is not in {flag} ({} shards)", addrs.len())
+        }
+        _ => Ok(ShardId(id)),
     }
-    Ok((map, ShardId(id)))
+}
+
+fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }
 
 fn edge_router(config: &Config) -> Arc<dyn EdgeDelivery> {

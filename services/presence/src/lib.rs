@@ -412,6 +412,43 @@ impl PresenceService {
         }
         Ok(aors.len())
     }
+
+    /// Lets go of the presentities of `slots`, which another shard owns
+    /// now (the shard list grew): their state stays in the store, where
+    /// the new owner loads it; here it leaves memory and its timers, so
+    /// this process sends no NOTIFY and ends no publication for them any
+    /// more. NOTIFYs already queued still go out. Returns how many
+    /// presentities were let go.
+    pub async fn release(&self, slots: &[u16]) -> usize {
+        let slots: HashSet<u16> = slots.iter().copied().collect();
+        let cells: Vec<Cell> = {
+            let mut map = lock(&self.inner.presentities);
+            let gone: Vec<Arc<Aor>> = map
+                .keys()
+                .filter(|aor| slots.contains(&store::slot_of(aor)))
+                .cloned()
+                .collect();
+            gone.iter().filter_map(|aor| map.remove(aor)).collect()
+        };
+        for cell in &cells {
+            let mut p = cell.lock().await;
+            let aor = p.aor.clone();
+            for (id, s) in std::mem::take(&mut p.subscriptions) {
+                subscription::uncount(&self.inner, &s.record.watcher);
+                self.inner
+                    .unindex(s.expires_at, &Item::Subscription(aor.clone(), id), s.flow());
+                lock(&self.inner.dialogs).remove(&s.dialog(), s.id);
+            }
+            for (etag, publication) in std::mem::take(&mut p.publications) {
+                self.inner.unindex(
+                    publication.expires_at,
+                    &Item::Publication(aor.clone(), etag),
+                    publication.flow.as_ref(),
+                );
+            }
+        }
+        cells.len()
+    }
 }
 
 #[async_trait]

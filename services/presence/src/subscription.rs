@@ -280,6 +280,11 @@ fn watcher_count(inner: &Inner, watcher: &str) -> usize {
     lock(&inner.per_watcher).get(watcher).copied().unwrap_or(0)
 }
 
+/// One subscription of `watcher` fewer (ended, or let go to another shard).
+pub(crate) fn uncount(inner: &Inner, watcher: &str) {
+    uncount_watcher(inner, watcher)
+}
+
 fn uncount_watcher(inner: &Inner, watcher: &str) {
     let mut counts = lock(&inner.per_watcher);
     if let Some(n) = counts.get_mut(watcher) {

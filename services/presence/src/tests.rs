@@ -434,3 +434,43 @@ async fn a_publication_expired_in_the_store_is_dropped_on_restore() {
     let body = String::from_utf8_lossy(&next(&mut rx).await.body).into_owned();
     assert!(!body.contains("stale") && body.contains("closed"), "{body}");
 }
+
+#[tokio::test]
+async fn releasing_a_slot_forgets_its_presentities_but_not_their_stored_state() {
+    let shared: Arc<dyn store::Store> = Arc::new(store::MemoryStore::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let recorder = Arc::new(Recorder {
+        tx,
+        status: Mutex::new(200),
+        delay: Duration::ZERO,
+    });
+    let old = PresenceService::new(shared.clone(), recorder.clone(), PresenceConfig::default());
+    old.subscribe(subscribe("c9")).await.unwrap();
+    next(&mut rx).await;
+    old.publish(publish(pidf("open", "kept"), None, Some(600)))
+        .await
+        .unwrap();
+    next(&mut rx).await;
+    assert_eq!(old.held(), (1, 1));
+
+    // Another slot: nothing happens.
+    let alice: sip::Aor = "sip:alice@example.com".parse().unwrap();
+    let slot = store::slot_of(&alice);
+    assert_eq!(old.release(&[slot.wrapping_add(1) % store::SLOTS]).await, 0);
+    assert_eq!(old.held(), (1, 1));
+
+    // Alice's slot moves away: no timers, no state here, no NOTIFY.
+    assert_eq!(old.release(&[slot]).await, 1);
+    assert_eq!(old.held(), (0, 0));
+    assert_eq!(old.counts().await, (0, 0));
+    old.expire(store::UnixTime(u64::MAX / 2)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "a released subscription sends nothing"
+    );
+
+    // The new owner finds everything in the store.
+    let new = PresenceService::new(shared, recorder, PresenceConfig::default());
+    assert_eq!(new.restore(Some(&[slot])).await.unwrap(), 1);
+    assert_eq!(new.counts().await, (1, 1));
+}

@@ -12,13 +12,23 @@
 //! [`OwnedPresence`] refuse what it does not own (a stale shard list
 //! somewhere), so two shards never both act for one presentity.
 //!
+//! The shard list is given or discovered ([`discovery`]: SRV records of a
+//! Kubernetes headless service, ordered by StatefulSet ordinal) and may
+//! change at run time ([`LiveShards`]). A shard refuses what it does not
+//! own with `StoreError::NotOwner`; the edge then refreshes its list and
+//! asks the owner it now computes, once.
+//!
 //! Must never: depend on anything but the slot number and the shard count
 //! to pick an owner, or every node would have to agree on more than its
 //! configuration.
 
+pub mod discovery;
 mod routing;
 
-pub use routing::{OwnedMessaging, OwnedPresence, ShardedMessaging, ShardedPresence};
+pub use discovery::{Discover, DiscoveryError, LiveShards, ShardListSpec, SrvDiscovery};
+pub use routing::{
+    Connect, ConnectError, OwnedMessaging, OwnedPresence, ShardedMessaging, ShardedPresence,
+};
 
 use std::fmt;
 use std::str::FromStr;
@@ -94,6 +104,11 @@ impl ShardMap {
     /// The shard that owns `slot`.
     pub fn owner(&self, slot: u16) -> ShardId {
         ShardId(jump_hash(u64::from(slot), self.addrs.len() as u32))
+    }
+
+    /// Every shard's address, in ordinal order.
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
     }
 
     /// Where `shard` listens.

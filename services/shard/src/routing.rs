@@ -1,6 +1,13 @@
 //! Routing by owner: edges pick the shard, shards check they own it.
+//!
+//! Both read the role's [`LiveShards`], so a list that changes at run
+//! time (discovered from DNS) takes effect at the next request. Edges
+//! make one gRPC client per shard address, on first use, and keep it while
+//! the address is listed.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use api::{
     DocumentChange, MessageOutcome, Messaging, MessagingError, PageMessage, Presence,
@@ -10,31 +17,187 @@ use api::{
 use async_trait::async_trait;
 use sip::Aor;
 use store::{slot_of, Binding, FlowToken, StoreError};
+use thiserror::Error;
 
-use crate::{ShardId, ShardMap};
+use crate::{LiveShards, ShardId, ShardMap};
 
-/// The client for the shard that owns `aor`.
-fn owner_of<'a, T>(map: &ShardMap, shards: &'a [T], aor: &Aor) -> &'a T {
-    &shards[map.owner(slot_of(aor)).0 as usize]
+/// Makes the client for a shard's address (`http://host:port`).
+pub type Connect<C> = Arc<dyn Fn(&str) -> Result<Arc<C>, ConnectError> + Send + Sync>;
+
+/// A shard address no client can be made for (a malformed URI).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("no client for shard address {addr}: {reason}")]
+pub struct ConnectError {
+    pub addr: String,
+    pub reason: String,
+}
+
+/// The errors of routed calls: which of them is a not-owner refusal.
+trait Routed: From<StoreError> {
+    fn not_owner(&self) -> Option<(u32, u32)>;
+}
+
+fn not_owner(e: &StoreError) -> Option<(u32, u32)> {
+    match e {
+        StoreError::NotOwner { shard, shards, .. } => Some((*shard, *shards)),
+        _ => None,
+    }
+}
+
+impl Routed for PresenceError {
+    fn not_owner(&self) -> Option<(u32, u32)> {
+        match self {
+            PresenceError::Store(e) => not_owner(e),
+            _ => None,
+        }
+    }
+}
+
+impl Routed for RegistrarError {
+    fn not_owner(&self) -> Option<(u32, u32)> {
+        match self {
+            RegistrarError::Store(e) => not_owner(e),
+            _ => None,
+        }
+    }
+}
+
+impl Routed for MessagingError {
+    fn not_owner(&self) -> Option<(u32, u32)> {
+        match self {
+            MessagingError::Store(e) => not_owner(e),
+            _ => None,
+        }
+    }
+}
+
+/// One role's shards seen from an edge: the live list and a client per
+/// address.
+struct Router<C: ?Sized> {
+    role: &'static str,
+    shards: LiveShards,
+    connect: Connect<C>,
+    clients: Mutex<HashMap<String, Arc<C>>>,
+}
+
+impl<C: ?Sized> Router<C> {
+    fn new(role: &'static str, shards: LiveShards, connect: Connect<C>) -> Self {
+        Router {
+            role,
+            shards,
+            connect,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, map: &ShardMap, shard: ShardId) -> Result<Arc<C>, StoreError> {
+        let addr = map
+            .addr(shard)
+            .ok_or_else(|| StoreError::Unavailable(format!("no {} shard {shard}", self.role)))?;
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(addr) {
+            return Ok(c.clone());
+        }
+        let client = (self.connect)(addr).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        // A new address: the list changed, so forget the unlisted ones.
+        clients.retain(|a, _| map.addrs().contains(a));
+        clients.insert(addr.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// The owner of `aor` under the list now (asking for a list first if
+    /// none was found yet).
+    async fn owner(&self, aor: &Aor) -> Result<(ShardId, Arc<C>), StoreError> {
+        let map = match self.shards.current() {
+            Some(map) => map,
+            None => self.shards.refresh().await.ok_or_else(|| {
+                StoreError::Unavailable(format!("no {} shard list yet", self.role))
+            })?,
+        };
+        let shard = map.owner(slot_of(aor));
+        Ok((shard, self.client(&map, shard)?))
+    }
+
+    /// Calls the owner of `aor`. A shard that says it is not the owner
+    /// makes the edge refresh its list and call the owner it then
+    /// computes, once; a second refusal goes to the client (503).
+    async fn call<T, E, F, Fut>(&self, aor: &Aor, call: F) -> Result<T, E>
+    where
+        E: Routed,
+        F: Fn(Arc<C>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let (first, client) = self.owner(aor).await?;
+        let result = call(client).await;
+        let Some((shard, shards)) = result.as_ref().err().and_then(Routed::not_owner) else {
+            return result;
+        };
+        let role = self.role;
+        tracing::info!(
+            role,
+            %aor,
+            asked = %first,
+            shard,
+            shards,
+            "{role} shard refused as not the owner: refreshing the list and asking again"
+        );
+        self.shards.refresh().await;
+        let (again, client) = self.owner(aor).await?;
+        let result = call(client).await;
+        if result.as_ref().err().and_then(Routed::not_owner).is_some() {
+            tracing::warn!(role, %aor, first = %first, again = %again, "{role} shards disagree on the owner");
+        }
+        result
+    }
+
+    /// A client per listed shard.
+    fn every(&self) -> Vec<Arc<C>> {
+        let Some(map) = self.shards.current() else {
+            return Vec::new();
+        };
+        (0..map.len() as u32)
+            .filter_map(|i| self.client(&map, ShardId(i)).ok())
+            .collect()
+    }
+}
+
+/// A connect function over clients made beforehand, by address.
+fn premade<C: ?Sized + Send + Sync + 'static>(map: &ShardMap, shards: Vec<Arc<C>>) -> Connect<C> {
+    assert_eq!(map.len(), shards.len(), "one client per shard");
+    let by_addr: HashMap<String, Arc<C>> = map.addrs().iter().cloned().zip(shards).collect();
+    Arc::new(move |addr: &str| {
+        by_addr.get(addr).cloned().ok_or_else(|| ConnectError {
+            addr: addr.to_owned(),
+            reason: "not in the given list".into(),
+        })
+    })
 }
 
 /// One shard's ownership, as a check on each request.
 struct Ownership {
-    map: ShardMap,
+    shards: LiveShards,
     me: ShardId,
 }
 
 impl Ownership {
-    /// Refused with 503 and Retry-After when another shard owns `aor`: by
-    /// the retry the edge's shard list (or ours) has caught up.
+    /// Refused with `NotOwner` when another shard owns `aor` under our
+    /// list: the edge asks the owner instead (503 with Retry-After to the
+    /// client if it cannot).
     fn check(&self, aor: &Aor) -> Result<(), StoreError> {
-        if self.map.owner(slot_of(aor)) == self.me {
+        let Some(map) = self.shards.current() else {
+            return Err(StoreError::Unavailable(format!(
+                "shard {} has no shard list yet",
+                self.me
+            )));
+        };
+        if map.owner(slot_of(aor)) == self.me {
             Ok(())
         } else {
-            Err(StoreError::Unavailable(format!(
-                "shard {} does not own {aor}",
-                self.me
-            )))
+            Err(StoreError::NotOwner {
+                aor: aor.clone(),
+                shard: self.me.0,
+                shards: map.len() as u32,
+            })
         }
     }
 }
@@ -42,64 +205,92 @@ impl Ownership {
 /// The messaging shards seen from an edge: each request goes to the owner
 /// of its AOR.
 pub struct ShardedMessaging {
-    map: ShardMap,
-    shards: Vec<Arc<dyn Messaging>>,
+    router: Router<dyn Messaging>,
 }
 
 impl ShardedMessaging {
-    /// `shards[i]` serves `ShardId(i)` of `map`.
-    pub fn new(map: ShardMap, shards: Vec<Arc<dyn Messaging>>) -> Self {
-        assert_eq!(map.len(), shards.len(), "one client per shard");
-        ShardedMessaging { map, shards }
+    /// Routes over `shards`, making a client per address with `connect`.
+    pub fn new(shards: LiveShards, connect: Connect<dyn Messaging>) -> Self {
+        ShardedMessaging {
+            router: Router::new("messaging", shards, connect),
+        }
     }
 
-    fn owner(&self, aor: &Aor) -> &Arc<dyn Messaging> {
-        owner_of(&self.map, &self.shards, aor)
+    /// `shards[i]` serves `ShardId(i)` of `map`, which never changes.
+    pub fn fixed(map: ShardMap, shards: Vec<Arc<dyn Messaging>>) -> Self {
+        let connect = premade(&map, shards);
+        Self::new(LiveShards::fixed("messaging", map), connect)
     }
 }
 
 #[async_trait]
 impl Messaging for ShardedMessaging {
     async fn register(&self, request: RegisterRequest) -> Result<Vec<Binding>, RegistrarError> {
-        self.owner(&request.aor).register(request).await
+        let aor = request.aor.clone();
+        self.router
+            .call(&aor, |c| {
+                let r = request.clone();
+                async move { c.register(r).await }
+            })
+            .await
     }
 
     async fn message(&self, message: PageMessage) -> Result<MessageOutcome, MessagingError> {
-        self.owner(&message.target).message(message).await
+        let aor = message.target.clone();
+        self.router
+            .call(&aor, |c| {
+                let m = message.clone();
+                async move { c.message(m).await }
+            })
+            .await
     }
 }
 
 /// The presence shards seen from an edge.
 pub struct ShardedPresence {
-    map: ShardMap,
-    shards: Vec<Arc<dyn Presence>>,
+    router: Router<dyn Presence>,
 }
 
 impl ShardedPresence {
-    /// `shards[i]` serves `ShardId(i)` of `map`.
-    pub fn new(map: ShardMap, shards: Vec<Arc<dyn Presence>>) -> Self {
-        assert_eq!(map.len(), shards.len(), "one client per shard");
-        ShardedPresence { map, shards }
+    /// Routes over `shards`, making a client per address with `connect`.
+    pub fn new(shards: LiveShards, connect: Connect<dyn Presence>) -> Self {
+        ShardedPresence {
+            router: Router::new("presence", shards, connect),
+        }
     }
 
-    fn owner(&self, aor: &Aor) -> &Arc<dyn Presence> {
-        owner_of(&self.map, &self.shards, aor)
+    /// `shards[i]` serves `ShardId(i)` of `map`, which never changes.
+    pub fn fixed(map: ShardMap, shards: Vec<Arc<dyn Presence>>) -> Self {
+        let connect = premade(&map, shards);
+        Self::new(LiveShards::fixed("presence", map), connect)
     }
 }
 
 #[async_trait]
 impl Presence for ShardedPresence {
     async fn publish(&self, request: PublishRequest) -> Result<PublishOk, PresenceError> {
-        self.owner(&request.presentity).publish(request).await
+        let aor = request.presentity.clone();
+        self.router
+            .call(&aor, |c| {
+                let r = request.clone();
+                async move { c.publish(r).await }
+            })
+            .await
     }
 
     async fn subscribe(&self, request: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
-        self.owner(&request.presentity).subscribe(request).await
+        let aor = request.presentity.clone();
+        self.router
+            .call(&aor, |c| {
+                let r = request.clone();
+                async move { c.subscribe(r).await }
+            })
+            .await
     }
 
     /// A connection may carry subscriptions to presentities of any shard.
     async fn flow_closed(&self, flow: FlowToken) {
-        for shard in &self.shards {
+        for shard in self.router.every() {
             shard.flow_closed(flow.clone()).await;
         }
     }
@@ -107,7 +298,13 @@ impl Presence for ShardedPresence {
     /// The user's presence shard holds their rules, state and xcap-diff
     /// subscriptions.
     async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
-        self.owner(&change.user).documents_changed(change).await
+        let aor = change.user.clone();
+        self.router
+            .call(&aor, |c| {
+                let ch = change.clone();
+                async move { c.documents_changed(ch).await }
+            })
+            .await
     }
 }
 
@@ -118,9 +315,10 @@ pub struct OwnedMessaging {
 }
 
 impl OwnedMessaging {
-    pub fn new(map: ShardMap, me: ShardId, inner: Arc<dyn Messaging>) -> Self {
+    /// Serves what `me` owns under `shards`, which may change.
+    pub fn new(shards: LiveShards, me: ShardId, inner: Arc<dyn Messaging>) -> Self {
         OwnedMessaging {
-            ownership: Ownership { map, me },
+            ownership: Ownership { shards, me },
             inner,
         }
     }
@@ -146,9 +344,10 @@ pub struct OwnedPresence {
 }
 
 impl OwnedPresence {
-    pub fn new(map: ShardMap, me: ShardId, inner: Arc<dyn Presence>) -> Self {
+    /// Serves what `me` owns under `shards`, which may change.
+    pub fn new(shards: LiveShards, me: ShardId, inner: Arc<dyn Presence>) -> Self {
         OwnedPresence {
-            ownership: Ownership { map, me },
+            ownership: Ownership { shards, me },
             inner,
         }
     }
@@ -178,8 +377,6 @@ impl Presence for OwnedPresence {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
 
     /// Records the document changes it is told about.
@@ -218,7 +415,7 @@ mod tests {
         let users: Vec<Aor> = (0..20)
             .map(|i| format!("sip:u{i}@example.com").parse().unwrap())
             .collect();
-        let sharded = ShardedPresence::new(
+        let sharded = ShardedPresence::fixed(
             map.clone(),
             shards
                 .iter()
@@ -238,14 +435,87 @@ mod tests {
             assert_eq!(got, owned, "shard {i}");
         }
 
-        // A shard refuses a change for a user it does not own (503: ask again).
+        // A shard refuses a change for a user it does not own, saying so
+        // (the edge asks again; 503 if it reaches a client).
         let me = ShardId(0);
-        let owned = OwnedPresence::new(map.clone(), me, Arc::new(Recording::default()));
+        let owned = OwnedPresence::new(
+            LiveShards::fixed("presence", map.clone()),
+            me,
+            Arc::new(Recording::default()),
+        );
         let stranger = users
             .iter()
             .find(|u| map.owner(slot_of(u)) != me)
             .expect("some user on shard 1");
         let refused = owned.documents_changed(change(stranger)).await.unwrap_err();
         assert_eq!(refused.status(), 503);
+        assert_eq!(
+            refused,
+            PresenceError::Store(StoreError::NotOwner {
+                aor: stranger.clone(),
+                shard: 0,
+                shards: 2
+            })
+        );
+    }
+
+    /// Answers the edge's list: two shards, then three.
+    struct Growing(Mutex<usize>);
+
+    #[async_trait]
+    impl crate::Discover for Growing {
+        async fn discover(
+            &self,
+        ) -> Result<std::collections::BTreeMap<u32, String>, crate::DiscoveryError> {
+            let mut n = self.0.lock().unwrap();
+            let found = (0..*n as u32).map(|i| (i, format!("s{i}:1"))).collect();
+            *n = 3;
+            Ok(found)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stale_edge_refreshes_and_asks_the_new_owner_once() {
+        let three = ShardMap::new((0..3).map(|i| format!("s{i}:1")).collect()).unwrap();
+        let two = ShardMap::new((0..2).map(|i| format!("s{i}:1")).collect()).unwrap();
+        // The shards already work with three.
+        let recorders: Vec<Arc<Recording>> = (0..3).map(|_| Arc::default()).collect();
+        let shards: Vec<Arc<dyn Presence>> = recorders
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                Arc::new(OwnedPresence::new(
+                    LiveShards::fixed("presence", three.clone()),
+                    ShardId(i as u32),
+                    r.clone(),
+                )) as Arc<dyn Presence>
+            })
+            .collect();
+        let moved: Aor = (0..)
+            .map(|i| format!("sip:m{i}@example.com").parse::<Aor>().unwrap())
+            .find(|a| three.owner(slot_of(a)) == ShardId(2))
+            .unwrap();
+
+        // An edge with a discovered list that still says two shards.
+        let live = LiveShards::discovered("presence", Arc::new(Growing(Mutex::new(2))), None).await;
+        assert_eq!(live.current().unwrap().len(), 2);
+        let connect = premade(&three, shards.clone());
+        let edge = ShardedPresence::new(live.clone(), connect);
+        edge.documents_changed(change(&moved)).await.unwrap();
+        assert_eq!(live.current().unwrap().len(), 3, "refreshed on the refusal");
+        assert_eq!(*recorders[2].0.lock().unwrap(), vec![moved.clone()]);
+        assert!(recorders[0].0.lock().unwrap().is_empty());
+        assert!(recorders[1].0.lock().unwrap().is_empty());
+
+        // A given list cannot be refreshed: the second refusal is the
+        // answer, 503.
+        let stale = ShardedPresence::fixed(two.clone(), shards[..2].to_vec());
+        let refused = stale.documents_changed(change(&moved)).await.unwrap_err();
+        assert_eq!(refused.status(), 503);
+        assert!(matches!(
+            refused,
+            PresenceError::Store(StoreError::NotOwner { shards: 3, .. })
+        ));
+        assert_eq!(recorders[2].0.lock().unwrap().len(), 1);
     }
 }

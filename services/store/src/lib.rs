@@ -47,6 +47,18 @@ pub enum StoreError {
     /// The backend cannot be reached (Redis down): the edge answers 503.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A shard was asked for an AOR whose slot it does not own under its
+    /// shard list: the caller's list (or the shard's) is stale. The edge
+    /// refreshes its list and asks the owner once more; a client that
+    /// still gets this sees 503 like [`StoreError::Unavailable`].
+    #[error("shard {shard} of {shards} does not own {aor}")]
+    NotOwner {
+        aor: Aor,
+        /// The refusing shard's ordinal.
+        shard: u32,
+        /// How many shards the refusing shard's list holds.
+        shards: u32,
+    },
 }
 
 /// The registered bindings of one AOR and the version they were read at.

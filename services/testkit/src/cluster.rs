@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::dns::DnsServer;
 use crate::herald::{Herald, HeraldProcess};
 use crate::redis::{RedisCluster, RedisServer};
 
@@ -73,6 +74,26 @@ pub struct ClusterSpec {
     pub messaging_args: Vec<String>,
     /// Extra arguments for every edge.
     pub edge_args: Vec<String>,
+    /// Presence shards found through DNS (SRV records of a test
+    /// [`DnsServer`]) instead of a list given to each process.
+    pub presence_dns: Option<PresenceDns>,
+}
+
+/// How processes read the presence shard list from DNS: seconds between
+/// readings, for shards and for edges.
+#[derive(Debug, Clone, Copy)]
+pub struct PresenceDns {
+    pub shard_interval: u64,
+    pub edge_interval: u64,
+}
+
+/// The SRV name of the presence shards in DNS-discovery clusters (as the
+/// chart's headless Service gives it).
+pub const PRESENCE_SRV: &str = "_grpc._tcp.herald-presence.herald.svc.cluster.local";
+
+/// The DNS name of presence shard `i` (a StatefulSet pod's).
+pub fn presence_pod(i: usize) -> String {
+    format!("herald-presence-{i}.herald-presence.herald.svc.cluster.local")
 }
 
 impl ClusterSpec {
@@ -90,7 +111,21 @@ impl ClusterSpec {
             presence_args: Vec::new(),
             messaging_args: Vec::new(),
             edge_args: Vec::new(),
+            presence_dns: None,
         }
+    }
+
+    /// Presence shards found in DNS: a test DNS server announces every
+    /// shard started with the cluster; shards and edges get
+    /// `--presence-shards dns+srv:...` and read it every `shard_interval`
+    /// and `edge_interval` seconds. Shards added later are announced by
+    /// [`TestCluster::announce_presence_shards`].
+    pub fn presence_from_dns(mut self, shard_interval: u64, edge_interval: u64) -> Self {
+        self.presence_dns = Some(PresenceDns {
+            shard_interval,
+            edge_interval,
+        });
+        self
     }
 
     /// Adds arguments for every presence shard.
@@ -128,6 +163,8 @@ pub struct TestCluster {
     presence: Vec<Option<HeraldProcess>>,
     messaging: Vec<Option<HeraldProcess>>,
     edges: Vec<Option<HeraldProcess>>,
+    /// The DNS server of a DNS-discovery cluster.
+    dns: Option<DnsServer>,
 }
 
 /// Reserves `n` distinct free TCP ports on 127.0.0.1. Another process may
@@ -184,8 +221,15 @@ impl TestCluster {
             presence: (0..spec.presence_shards).map(|_| None).collect(),
             messaging: (0..spec.messaging_shards).map(|_| None).collect(),
             edges: (0..spec.edges).map(|_| None).collect(),
+            dns: match spec.presence_dns {
+                Some(_) => Some(DnsServer::start()?),
+                None => None,
+            },
             spec,
         };
+        if cluster.dns.is_some() {
+            cluster.announce_presence_shards(cluster.presence.len())?;
+        }
         for i in 0..cluster.presence.len() {
             cluster.start_presence(i)?;
         }
@@ -226,6 +270,46 @@ impl TestCluster {
     /// The messaging shards' list.
     pub fn messaging_list(&self) -> String {
         list(&self.messaging_ports)
+    }
+
+    /// The DNS server of a DNS-discovery cluster.
+    pub fn dns(&self) -> Option<&DnsServer> {
+        self.dns.as_ref()
+    }
+
+    /// Makes DNS list presence shards 0..n (SRV records naming each pod,
+    /// A records for the pods), as a headless Service lists ready pods.
+    pub fn announce_presence_shards(&mut self, n: usize) -> Result<()> {
+        let dns = self.dns.as_ref().context("not a DNS-discovery cluster")?;
+        if n > self.presence_ports.len() {
+            bail!(
+                "only {} presence shards have ports",
+                self.presence_ports.len()
+            );
+        }
+        let mut targets = Vec::new();
+        for (i, port) in self.presence_ports.iter().take(n).enumerate() {
+            dns.set_a(&presence_pod(i), std::net::Ipv4Addr::LOCALHOST);
+            targets.push((presence_pod(i), *port));
+        }
+        dns.set_srv(PRESENCE_SRV, &targets);
+        Ok(())
+    }
+
+    /// The `--presence-shards` arguments of a process: the list, or where
+    /// DNS has it and how often to read it.
+    fn presence_shard_args(&self, interval: impl Fn(&PresenceDns) -> u64) -> Vec<String> {
+        match (&self.spec.presence_dns, &self.dns) {
+            (Some(how), Some(dns)) => vec![
+                "--presence-shards".into(),
+                format!("dns+srv:{PRESENCE_SRV}"),
+                "--dns-server".into(),
+                dns.addr().to_string(),
+                "--shard-dns-interval".into(),
+                interval(how).to_string(),
+            ],
+            _ => vec!["--presence-shards".into(), self.presence_list()],
+        }
     }
 
     /// How many presence shards the current list has.
@@ -271,8 +355,6 @@ impl TestCluster {
             "presence".to_string(),
             "--shard-id".into(),
             i.to_string(),
-            "--presence-shards".into(),
-            self.presence_list(),
             "--grpc-listen".into(),
             format!("127.0.0.1:{}", self.presence_ports[i]),
             "--redis".into(),
@@ -280,6 +362,7 @@ impl TestCluster {
             "--edges".into(),
             self.edge_list(),
         ];
+        args.extend(self.presence_shard_args(|d| d.shard_interval));
         args.extend(self.spec.presence_args.iter().cloned());
         let p = start(&args).with_context(|| format!("presence shard {i}"))?;
         self.presence[i] = Some(p);
@@ -305,7 +388,9 @@ impl TestCluster {
 
     /// Reserves a port for one more presence shard, makes the longer list
     /// current and starts the new shard with it. Processes already
-    /// running keep the list they started with until restarted.
+    /// running keep the list they started with until restarted (or, in a
+    /// DNS-discovery cluster, until DNS announces the new shard and they
+    /// read it).
     pub fn add_presence_shard(&mut self) -> Result<usize> {
         let taken: Vec<u16> = self
             .presence_ports
@@ -355,11 +440,10 @@ impl TestCluster {
             "edge".to_string(),
             "--grpc-listen".into(),
             format!("127.0.0.1:{}", self.edge_ports[i]),
-            "--presence-shards".into(),
-            self.presence_list(),
             "--messaging-shards".into(),
             self.messaging_list(),
         ];
+        args.extend(self.presence_shard_args(|d| d.edge_interval));
         if let Some(sip) = self.edge_sip.get(i) {
             args.push("--sip-listen".into());
             args.push(sip.to_string());

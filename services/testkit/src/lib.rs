@@ -6,7 +6,8 @@
 //! edges and shards on either ([`TestCluster`]), scripted SIP user
 //! agents that send raw wire bytes and read what comes back ([`UdpUa`],
 //! [`TcpUa`], [`TlsUa`], [`WsUa`] over WS or WSS), test certificates made
-//! at test time ([`TestTls`]), and a runner for SIPp scenarios ([`Sipp`]).
+//! at test time ([`TestTls`]), a runner for SIPp scenarios ([`Sipp`]),
+//! and a DNS server whose SRV records tests change ([`DnsServer`]).
 //!
 //! Must never: sleep to wait for a condition (every wait has a deadline and
 //! polls or blocks on the event itself), leave a child process behind (all
@@ -33,6 +34,7 @@
 
 pub mod cluster;
 pub mod digest;
+mod dns;
 mod herald;
 pub mod otlp;
 pub mod presence;
@@ -45,6 +47,7 @@ mod ws;
 
 pub use cluster::{ClusterSpec, Redis, RedisKind, TestCluster};
 pub use digest::{authorization, challenges, DigestChallenge};
+pub use dns::DnsServer;
 pub use herald::{Herald, HeraldProcess};
 pub use otlp::{OtlpSink, ReceivedSpan};
 pub use redis::{RedisCluster, RedisServer};

@@ -48,11 +48,16 @@ pub(crate) fn headers_from_wire(headers: Vec<pb::Header>) -> Vec<(String, String
 
 impl From<StoreError> for pb::StoreError {
     fn from(e: StoreError) -> Self {
-        use pb::store_error::{Conflict, Kind, QueueFull, Unavailable};
+        use pb::store_error::{Conflict, Kind, NotOwner, QueueFull, Unavailable};
         let kind = match e {
             StoreError::Conflict(a) => Kind::Conflict(Conflict { aor: aor_string(a) }),
             StoreError::QueueFull(a) => Kind::QueueFull(QueueFull { aor: aor_string(a) }),
             StoreError::Unavailable(reason) => Kind::Unavailable(Unavailable { reason }),
+            StoreError::NotOwner { aor, shard, shards } => Kind::NotOwner(NotOwner {
+                aor: aor_string(aor),
+                shard,
+                shards,
+            }),
         };
         pb::StoreError { kind: Some(kind) }
     }
@@ -66,6 +71,11 @@ impl TryFrom<pb::StoreError> for StoreError {
             Kind::Conflict(c) => StoreError::Conflict(aor("StoreError.conflict.aor", c.aor)?),
             Kind::QueueFull(q) => StoreError::QueueFull(aor("StoreError.queue_full.aor", q.aor)?),
             Kind::Unavailable(u) => StoreError::Unavailable(u.reason),
+            Kind::NotOwner(n) => StoreError::NotOwner {
+                aor: aor("StoreError.not_owner.aor", n.aor)?,
+                shard: n.shard,
+                shards: n.shards,
+            },
         })
     }
 }
@@ -96,6 +106,11 @@ mod tests {
             StoreError::Conflict(aor("sip:alice@example.com")),
             StoreError::QueueFull(aor("sip:bob@example.com")),
             StoreError::Unavailable("redis: connection refused".into()),
+            StoreError::NotOwner {
+                aor: aor("sip:carol@example.com"),
+                shard: 1,
+                shards: 3,
+            },
         ] {
             round_trip::<StoreError, pb::StoreError, _>(e);
         }
