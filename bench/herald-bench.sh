@@ -53,6 +53,8 @@
 #                     edge's gRPC client and the shards' gRPC server latency
 #                     quantiles, interpolated in the /metrics histogram buckets.
 #   PRESENCE_SHARDS=2 REDIS_PORT=6391 CL_PORT=7600 EDGE_B=127.0.0.1:5072
+#   CL_WORKERS=1      --worker-threads of every cluster process (six processes
+#                     share two cores; 0 = one per core)
 #   UAC_PORT=7000 HOLD_PORT=7100 MP_BASE=16000 IM_UAS_PORT=5080   SIPp's ports
 #                     (move them and TARGET to run beside another benchmark)
 #   SHARED_BENCH=../shared/bench
@@ -79,6 +81,7 @@ RMEM_SAVED=""
 export FANOUT_RULE="${FANOUT_RULE:-strict}"
 CLUSTER="${CLUSTER:-0}"
 PRESENCE_SHARDS="${PRESENCE_SHARDS:-2}"
+CL_WORKERS="${CL_WORKERS:-1}"
 REDIS_PORT="${REDIS_PORT:-6391}"
 CL_PORT="${CL_PORT:-7600}"
 EDGE_B="${EDGE_B:-127.0.0.1:5072}"
@@ -183,7 +186,8 @@ cl_grpc_list() {  # first_offset count
 start_role() {  # name args...
 	local name=$1; shift
 	# shellcheck disable=SC2086
-	"$HERALD" "$@" --log "$HERALD_LOG" --max-requests-per-ip 0 --max-requests-per-user 0 $HERALD_ARGS \
+	"$HERALD" "$@" --log "$HERALD_LOG" --max-requests-per-ip 0 --max-requests-per-user 0 \
+		--worker-threads "$CL_WORKERS" $HERALD_ARGS \
 		>"$OUT/$name.out" 2>>"$OUT/$name.err" &
 	local pid=$!
 	CLUSTER_PIDS="$CLUSTER_PIDS $pid"

@@ -244,6 +244,11 @@ pub(crate) struct Options {
     /// the kernel caps it at net.core.rmem_max / wmem_max.
     #[arg(long, env = "HERALD_UDP_BUFFER", global = true)]
     pub(crate) udp_buffer: Option<usize>,
+    /// Runtime worker threads; default one per CPU the process may use.
+    /// Several roles sharing a few cores (one host, small pods) spend less
+    /// on waking each other's threads with 1.
+    #[arg(long, env = "HERALD_WORKER_THREADS", global = true)]
+    pub(crate) worker_threads: Option<usize>,
     /// SIP timer T1 in milliseconds (RFC 3261 §17; retransmissions and timeouts scale with it).
     #[arg(long, env = "HERALD_TIMER_T1_MS", global = true)]
     pub timer_t1_ms: Option<u64>,
@@ -390,6 +395,7 @@ struct FileConfig {
     max_requests_per_user: Option<u32>,
     timer_t1_ms: Option<u64>,
     udp_buffer: Option<usize>,
+    worker_threads: Option<usize>,
     delivery_timeout: Option<u64>,
     offline_ttl: Option<u64>,
     offline_max: Option<usize>,
@@ -460,6 +466,8 @@ pub(crate) struct Config {
     pub(crate) max_requests_per_user: u32,
     pub timer_t1_ms: u64,
     pub udp_buffer: usize,
+    /// `None`: tokio's default (one per available CPU).
+    pub worker_threads: Option<usize>,
     pub(crate) delivery_timeout: u64,
     pub(crate) offline_ttl: u64,
     pub(crate) offline_max: usize,
@@ -634,6 +642,7 @@ impl Config {
                 .unwrap_or(flood.requests_per_user),
             timer_t1_ms: o.timer_t1_ms.or(file.timer_t1_ms).unwrap_or(500),
             udp_buffer: o.udp_buffer.or(file.udp_buffer).unwrap_or(4 << 20),
+            worker_threads: o.worker_threads.or(file.worker_threads).filter(|n| *n > 0),
             delivery_timeout: o.delivery_timeout.or(file.delivery_timeout).unwrap_or(10),
             offline_ttl: o.offline_ttl.or(file.offline_ttl).unwrap_or(7 * 24 * 3600),
             offline_max: o.offline_max.or(file.offline_max).unwrap_or(100),
@@ -841,6 +850,15 @@ mod tests {
     fn resolve(args: &[&str]) -> anyhow::Result<Config> {
         let cli = Cli::try_parse_from(std::iter::once("herald").chain(args.iter().copied()))?;
         Config::resolve(cli.options)
+    }
+
+    #[test]
+    fn worker_threads_default_to_the_runtimes_choice() -> anyhow::Result<()> {
+        assert_eq!(resolve(&[])?.worker_threads, None);
+        assert_eq!(resolve(&["--worker-threads", "1"])?.worker_threads, Some(1));
+        // 0 would be a runtime that cannot run anything: the default instead.
+        assert_eq!(resolve(&["--worker-threads", "0"])?.worker_threads, None);
+        Ok(())
     }
 
     #[test]

@@ -512,7 +512,16 @@ async fn grpc_listener(config: &Config) -> anyhow::Result<(TcpListener, String)>
 fn incoming(
     listener: TcpListener,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    tokio_stream::wrappers::TcpListenerStream::new(listener)
+    use tokio_stream::StreamExt;
+    // Nagle off, as on the client side (proto::channel): with it, a gRPC
+    // answer written while the previous one is unacknowledged waited for
+    // the peer's delayed ACK, which at a few thousand calls a second
+    // became milliseconds of queueing on every hop.
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 /// Publications and subscriptions held, as gauges read at each collection.
