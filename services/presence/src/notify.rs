@@ -262,6 +262,9 @@ async fn drain(shared: Arc<Shared>) {
             }
             let change = p.changes.pop_front();
             if change.is_none() {
+                // An idle queue keeps no buffer: it would hold room for
+                // four changes (about half a KiB) per held subscription.
+                p.changes = VecDeque::new();
                 // Park the sender before a later push can see `running`
                 // false and start the next task.
                 p.running = false;
