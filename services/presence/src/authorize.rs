@@ -150,7 +150,7 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
         let Some(s) = p.subscriptions.get(&id) else {
             continue;
         };
-        let Ok(watcher) = s.record.watcher.parse::<Aor>() else {
+        let Ok(watcher) = s.record.watcher().parse::<Aor>() else {
             continue;
         };
         let outcome = decide(inner, p, &watcher, Package::Presence, now);

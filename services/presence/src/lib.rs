@@ -237,17 +237,17 @@ impl Inner {
         }
     }
 
-    pub(crate) fn index(&self, at: UnixTime, item: Item, flow: Option<&FlowToken>) {
+    pub(crate) fn index(&self, at: UnixTime, item: Item, flow: Option<&str>) {
         lock(&self.expiries).insert((at, item.clone()));
         if let Some(flow) = flow {
             lock(&self.flows)
-                .entry(flow.clone())
+                .entry(FlowToken(flow.to_string()))
                 .or_default()
                 .insert(item);
         }
     }
 
-    pub(crate) fn unindex(&self, at: UnixTime, item: &Item, flow: Option<&FlowToken>) {
+    pub(crate) fn unindex(&self, at: UnixTime, item: &Item, flow: Option<&str>) {
         lock(&self.expiries).remove(&(at, item.clone()));
         if let Some(flow) = flow {
             let mut flows = lock(&self.flows);

@@ -150,7 +150,7 @@ pub(crate) struct DialogOut {
 
 impl DialogOut {
     fn event(&self) -> String {
-        match &self.record.event_id {
+        match self.record.event_id() {
             Some(id) => format!("{};id={}", self.package.name(), id),
             None => self.package.name().to_string(),
         }
@@ -331,13 +331,14 @@ async fn drain(shared: Arc<Shared>) {
         };
         let request = OutboundRequest {
             method: Method::Notify,
-            uri: dialog.record.remote_target.to_string(),
+            uri: dialog.record.remote_target().to_string(),
             from: format!(
                 "{};tag={}",
-                dialog.record.local_uri, dialog.record.local_tag
+                dialog.record.local_uri(),
+                dialog.record.local_tag()
             ),
-            to: dialog.record.remote_uri.to_string(),
-            call_id: dialog.record.call_id.to_string(),
+            to: dialog.record.remote_uri().to_string(),
+            call_id: dialog.record.call_id().to_string(),
             cseq: *cseq,
             relayed_vias: Vec::new(),
             route: dialog.record.route_set.clone(),
@@ -357,6 +358,7 @@ async fn drain(shared: Arc<Shared>) {
         let mut request = request;
         let mut result;
         let mut attempt = 0;
+        let flow = dialog.record.flow_token();
         loop {
             // CSeq and winfo version are reserved in the store in blocks
             // before they are used, so a restart (which starts past the
@@ -386,7 +388,7 @@ async fn drain(shared: Arc<Shared>) {
                 cause.notify_sent();
             }
             result = delivery
-                .send_request(&dialog.record.flow, request.clone())
+                .send_request(&flow, request.clone())
                 .instrument(span.clone())
                 .await;
             attempt += 1;

@@ -107,17 +107,17 @@ impl Subscription {
     /// The dialog index key (RFC 6665 §4.1.2).
     pub(crate) fn dialog(&self) -> DialogKey<'_> {
         DialogKey {
-            call_id: &self.record.call_id,
-            remote_tag: &self.record.remote_tag,
-            local_tag: &self.record.local_tag,
+            call_id: self.record.call_id(),
+            remote_tag: self.record.remote_tag(),
+            local_tag: self.record.local_tag(),
             event: self.package.name(),
-            event_id: self.record.event_id.as_deref(),
+            event_id: self.record.event_id(),
         }
     }
 
     /// The connection NOTIFYs travel over, when it is one.
-    pub(crate) fn flow(&self) -> Option<&FlowToken> {
-        self.record.connection.then_some(&self.record.flow)
+    pub(crate) fn flow(&self) -> Option<&str> {
+        self.record.connection.then(|| self.record.flow())
     }
 }
 

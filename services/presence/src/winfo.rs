@@ -37,8 +37,8 @@ pub(crate) fn entry(
         id: s.id.to_string(),
         status,
         event,
-        uri: s.record.watcher.to_string(),
-        display_name: s.record.watcher_display.as_deref().map(str::to_string),
+        uri: s.record.watcher().to_string(),
+        display_name: s.record.watcher_display().map(str::to_string),
         duration_subscribed: Some(s.record.created_at.secs_until(now) as u32),
         expiration: (!terminated).then(|| now.secs_until(s.expires_at) as u32),
     }
