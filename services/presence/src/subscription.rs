@@ -188,7 +188,7 @@ async fn create(
         subscription.last_body = Some(Arc::clone(doc));
     }
     subscription.notifier.push(
-        Some(state_of(authorization, subscription.expires_at)),
+        Some(state_of(authorization, subscription.expires_at())),
         Some(body),
     );
     if package == Package::Presence {
@@ -244,7 +244,6 @@ fn build(
     Subscription {
         id: SubscriptionId(record.id),
         package,
-        expires_at: record.expires_at,
         authorization: if record.pending {
             Authorization::Pending
         } else {
@@ -252,7 +251,6 @@ fn build(
         },
         view,
         last_body: None,
-        last_event: winfo::event_name(&record.last_event),
         notifier,
         record,
     }
@@ -260,7 +258,7 @@ fn build(
 
 fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
     inner.index(
-        s.expires_at,
+        s.expires_at(),
         Item::Subscription(p.aor.clone(), s.id),
         s.flow(),
     );
@@ -432,14 +430,13 @@ async fn refresh(
         s.last_body = Some(Arc::clone(doc));
     }
     let item = Item::Subscription(aor, id);
-    inner.unindex(s.expires_at, &item, s.flow());
-    s.expires_at = record.expires_at;
+    inner.unindex(s.expires_at(), &item, s.flow());
     s.record = Arc::new(record);
     s.notifier.retarget(Arc::clone(&s.record));
-    inner.index(s.expires_at, item, s.flow());
+    inner.index(s.expires_at(), item, s.flow());
     // RFC 6665 §4.2.1.2: a refresh is answered with a NOTIFY of the current state.
     s.notifier
-        .push(Some(state_of(s.authorization, s.expires_at)), Some(body));
+        .push(Some(state_of(s.authorization, s.expires_at())), Some(body));
     Ok(())
 }
 
@@ -468,7 +465,7 @@ pub(crate) async fn end(
     };
     uncount_watcher(inner, s.record.watcher());
     inner.unindex(
-        s.expires_at,
+        s.expires_at(),
         &Item::Subscription(p.aor.clone(), id),
         s.flow(),
     );
@@ -496,7 +493,7 @@ pub(crate) async fn expire(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId, no
         let mut p = cell.lock().await;
         if p.subscriptions
             .get(&id)
-            .is_some_and(|s| s.expires_at <= now)
+            .is_some_and(|s| s.expires_at() <= now)
         {
             end(inner, &mut p, id, Some("timeout"), "timeout", now).await;
         }
