@@ -137,6 +137,9 @@ pub struct SubscriptionRecord {
     /// Whether the optional fields (`event_id`, `watcher_display`) are set.
     has_event_id: bool,
     has_display: bool,
+    /// `remote_uri` is `<watcher>;tag=remote_tag` and is not stored twice
+    /// (the usual From of a SUBSCRIBE).
+    remote_uri_derived: bool,
     /// Whether `flow` is a connection (the subscription ends with it).
     pub connection: bool,
     /// Waiting for authorization (RFC 6665 pending).
@@ -211,6 +214,7 @@ impl<'a> From<SubscriptionFields<'a>> for SubscriptionRecord {
             ends: [0; TEXT_FIELDS],
             has_event_id: f.event_id.is_some(),
             has_display: f.watcher_display.is_some(),
+            remote_uri_derived: false,
             connection: f.connection,
             pending: f.pending,
             route_set: f.route_set,
@@ -239,7 +243,19 @@ impl<'a> From<SubscriptionFields<'a>> for SubscriptionRecord {
 
 impl SubscriptionRecord {
     /// Rebuilds the buffer from `parts` (in [`Text`] order).
-    fn pack(&mut self, parts: [&str; TEXT_FIELDS]) {
+    fn pack(&mut self, mut parts: [&str; TEXT_FIELDS]) {
+        let (watcher, tag) = (
+            parts[Text::Watcher as usize],
+            parts[Text::RemoteTag as usize],
+        );
+        self.remote_uri_derived = parts[Text::RemoteUri as usize]
+            .strip_prefix('<')
+            .and_then(|u| u.strip_prefix(watcher))
+            .and_then(|u| u.strip_prefix(">;tag="))
+            == Some(tag);
+        if self.remote_uri_derived {
+            parts[Text::RemoteUri as usize] = "";
+        }
         let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
         for (end, part) in self.ends.iter_mut().zip(parts) {
             text.push_str(part);
@@ -255,7 +271,9 @@ impl SubscriptionRecord {
         &self.text[start..self.ends[i] as usize]
     }
 
-    fn parts(&self) -> [&str; TEXT_FIELDS] {
+    /// Every field's text as it reads (a derived one spelled out), to
+    /// pack again with one of them changed.
+    fn parts(&self) -> [String; TEXT_FIELDS] {
         use Text::*;
         [
             EventId,
@@ -269,7 +287,10 @@ impl SubscriptionRecord {
             RemoteTarget,
             Flow,
         ]
-        .map(|f| self.get(f))
+        .map(|f| match f {
+            RemoteUri => self.remote_uri().into_owned(),
+            f => self.get(f).to_string(),
+        })
     }
 
     pub fn event_id(&self) -> Option<&str> {
@@ -292,8 +313,12 @@ impl SubscriptionRecord {
         self.get(Text::LocalTag)
     }
     /// From of the SUBSCRIBE (the watcher, with its tag).
-    pub fn remote_uri(&self) -> &str {
-        self.get(Text::RemoteUri)
+    pub fn remote_uri(&self) -> Cow<'_, str> {
+        if self.remote_uri_derived {
+            Cow::Owned(format!("<{}>;tag={}", self.watcher(), self.remote_tag()))
+        } else {
+            Cow::Borrowed(self.get(Text::RemoteUri))
+        }
     }
     /// To of the SUBSCRIBE without tag (the presentity).
     pub fn local_uri(&self) -> &str {
@@ -312,43 +337,16 @@ impl SubscriptionRecord {
 
     /// A target refresh (RFC 6665 §4.1.2.1).
     pub fn set_remote_target(&mut self, target: &str) {
-        let mut parts = self.parts().map(str::to_string);
+        let mut parts = self.parts();
         parts[Text::RemoteTarget as usize] = target.to_string();
         self.pack(parts.each_ref().map(String::as_str));
     }
 
     /// The watcher came back over another flow.
     pub fn set_flow(&mut self, flow: &FlowToken) {
-        let mut parts = self.parts().map(str::to_string);
+        let mut parts = self.parts();
         parts[Text::Flow as usize] = flow.0.clone();
         self.pack(parts.each_ref().map(String::as_str));
-    }
-
-    /// The record's parts, for building a changed copy.
-    pub fn fields(&self) -> SubscriptionFields<'_> {
-        SubscriptionFields {
-            id: self.id,
-            package: self.package.clone(),
-            event_id: self.event_id(),
-            watcher: self.watcher(),
-            watcher_display: self.watcher_display(),
-            call_id: self.call_id(),
-            remote_tag: self.remote_tag(),
-            local_tag: self.local_tag(),
-            remote_uri: self.remote_uri(),
-            local_uri: self.local_uri(),
-            remote_target: self.remote_target(),
-            route_set: self.route_set.clone(),
-            flow: self.flow(),
-            connection: self.connection,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            pending: self.pending,
-            last_event: self.last_event.clone(),
-            notify_cseq: self.notify_cseq,
-            winfo_version: self.winfo_version,
-            watched: self.watched.clone(),
-        }
     }
 }
 
@@ -400,7 +398,7 @@ mod subscription_json {
         call_id: &'a str,
         remote_tag: &'a str,
         local_tag: &'a str,
-        remote_uri: &'a str,
+        remote_uri: Cow<'a, str>,
         local_uri: &'a str,
         remote_target: &'a str,
         route_set: &'a [String],
@@ -622,6 +620,17 @@ mod tests {
         assert_eq!(r.watcher(), "sip:w@example.com");
         assert_eq!(r.watched, vec!["a/b".to_string()]);
         assert_eq!(serde_json::to_string(&r).unwrap(), json);
+
+        // The usual From (`<watcher>;tag=remote-tag`) is not kept twice
+        // but reads, encodes and survives a refresh as it came.
+        let json = STORED_SUBSCRIPTION.replace(r#"\"W\" <sip:w"#, "<sip:w");
+        let mut r: SubscriptionRecord = serde_json::from_str(&json).unwrap();
+        assert!(r.remote_uri_derived);
+        assert_eq!(r.remote_uri(), "<sip:w@example.com>;tag=r1");
+        assert_eq!(serde_json::to_string(&r).unwrap(), json);
+        r.set_flow(&FlowToken("tcp/1".into()));
+        assert_eq!(r.remote_uri(), "<sip:w@example.com>;tag=r1");
+        assert_eq!((r.remote_tag(), r.flow()), ("r1", "tcp/1"));
     }
 
     #[test]
