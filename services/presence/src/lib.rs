@@ -182,7 +182,8 @@ pub(crate) type Cell = Arc<tokio::sync::Mutex<Presentity>>;
 
 pub(crate) struct Inner {
     pub config: PresenceConfig,
-    pub delivery: Arc<dyn EdgeDelivery>,
+    /// Behind a thin pointer: every notifier holds one.
+    pub delivery: Arc<Arc<dyn EdgeDelivery>>,
     pub store: Arc<dyn Store>,
     /// The users' XCAP documents (pres-rules, pidf-manipulation); unset,
     /// the configured policy applies to everyone and xcap-diff is not served.
@@ -291,7 +292,7 @@ impl PresenceService {
         PresenceService {
             inner: Arc::new(Inner {
                 config,
-                delivery,
+                delivery: Arc::new(delivery),
                 store,
                 documents: OnceLock::new(),
                 presentities: Mutex::new(HashMap::new()),
