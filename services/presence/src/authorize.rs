@@ -150,7 +150,7 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
         let Some(s) = p.subscriptions.get(&id) else {
             continue;
         };
-        let Ok(watcher) = s.record.watcher.parse::<Aor>() else {
+        let Ok(watcher) = s.record.watcher().parse::<Aor>() else {
             continue;
         };
         let outcome = decide(inner, p, &watcher, Package::Presence, now);
@@ -165,7 +165,7 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
                         s.last_body = None;
                         s.notifier.push(
                             Some(crate::notify::NotifyState::Pending {
-                                expires_at: s.expires_at,
+                                expires_at: s.expires_at(),
                             }),
                             None,
                         );
@@ -188,7 +188,7 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
                 s.view = view;
                 let state =
                     (was == Authorization::Pending).then_some(crate::notify::NotifyState::Active {
-                        expires_at: s.expires_at,
+                        expires_at: s.expires_at(),
                     });
                 if state.is_some() || s.last_body.as_ref() != Some(&body) {
                     s.last_body = Some(Arc::clone(&body));
@@ -226,7 +226,6 @@ async fn set_authorization(
         }
     }
     s.authorization = authorization;
-    s.last_event = event;
     s.record = Arc::new(record);
     s.notifier.retarget(Arc::clone(&s.record));
 }

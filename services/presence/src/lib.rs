@@ -182,7 +182,8 @@ pub(crate) type Cell = Arc<tokio::sync::Mutex<Presentity>>;
 
 pub(crate) struct Inner {
     pub config: PresenceConfig,
-    pub delivery: Arc<dyn EdgeDelivery>,
+    /// Behind a thin pointer: every notifier holds one.
+    pub delivery: Arc<Arc<dyn EdgeDelivery>>,
     pub store: Arc<dyn Store>,
     /// The users' XCAP documents (pres-rules, pidf-manipulation); unset,
     /// the configured policy applies to everyone and xcap-diff is not served.
@@ -237,17 +238,17 @@ impl Inner {
         }
     }
 
-    pub(crate) fn index(&self, at: UnixTime, item: Item, flow: Option<&FlowToken>) {
+    pub(crate) fn index(&self, at: UnixTime, item: Item, flow: Option<&str>) {
         lock(&self.expiries).insert((at, item.clone()));
         if let Some(flow) = flow {
             lock(&self.flows)
-                .entry(flow.clone())
+                .entry(FlowToken(flow.to_string()))
                 .or_default()
                 .insert(item);
         }
     }
 
-    pub(crate) fn unindex(&self, at: UnixTime, item: &Item, flow: Option<&FlowToken>) {
+    pub(crate) fn unindex(&self, at: UnixTime, item: &Item, flow: Option<&str>) {
         lock(&self.expiries).remove(&(at, item.clone()));
         if let Some(flow) = flow {
             let mut flows = lock(&self.flows);
@@ -291,7 +292,7 @@ impl PresenceService {
         PresenceService {
             inner: Arc::new(Inner {
                 config,
-                delivery,
+                delivery: Arc::new(delivery),
                 store,
                 documents: OnceLock::new(),
                 presentities: Mutex::new(HashMap::new()),
@@ -434,16 +435,19 @@ impl PresenceService {
             let mut p = cell.lock().await;
             let aor = p.aor.clone();
             for (id, s) in std::mem::take(&mut p.subscriptions) {
-                subscription::uncount(&self.inner, &s.record.watcher);
-                self.inner
-                    .unindex(s.expires_at, &Item::Subscription(aor.clone(), id), s.flow());
+                subscription::uncount(&self.inner, s.record.watcher());
+                self.inner.unindex(
+                    s.expires_at(),
+                    &Item::Subscription(aor.clone(), id),
+                    s.flow(),
+                );
                 lock(&self.inner.dialogs).remove(&s.dialog(), s.id);
             }
             for (etag, publication) in std::mem::take(&mut p.publications) {
                 self.inner.unindex(
                     publication.expires_at,
                     &Item::Publication(aor.clone(), etag),
-                    publication.flow.as_ref(),
+                    publication.flow.as_ref().map(|f| f.0.as_str()),
                 );
             }
         }

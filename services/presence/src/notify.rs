@@ -8,7 +8,6 @@
 //! queue stays bounded and its next NOTIFY carries the newest state). A
 //! slow or dead watcher only delays its own queue.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 
 use api::{DeliveryError, EdgeDelivery, OutboundRequest};
@@ -95,9 +94,16 @@ struct Change {
     cause: telemetry::Cause,
 }
 
-#[derive(Default)]
+/// A subscription's NOTIFY queue and, while no task runs, its sender. One
+/// per held subscription, so kept small: a `Vec` for the few queued changes
+/// (at most `queue_max`, taken from the front), one mutex for all of it.
 struct Pending {
-    changes: VecDeque<Change>,
+    changes: Vec<Change>,
+    /// The sender's state while no task runs (a held subscription costs no
+    /// task: one is spawned when a change arrives and ends when the queue
+    /// is empty). Taken by the running task, put back before it ends.
+    sender: Option<Sender>,
+    queue_max: u32,
     /// A terminated state is queued: nothing may follow it.
     terminated: bool,
     /// A task is draining the queue.
@@ -111,17 +117,14 @@ struct Pending {
 
 struct Shared {
     pending: Mutex<Pending>,
-    /// The sender's state while no task runs (a held subscription costs no
-    /// task: one is spawned when a change arrives and ends when the queue
-    /// is empty). Taken by the running task, put back before it ends.
-    sender: Mutex<Option<Sender>>,
-    queue_max: usize,
 }
 
 /// What sending NOTIFYs for one dialog needs between NOTIFYs.
 struct Sender {
     inner: Weak<Inner>,
-    delivery: Arc<dyn EdgeDelivery>,
+    /// Shared by every sender of the service (a thin pointer: the
+    /// `dyn` one would be a word more per subscription).
+    delivery: Arc<Arc<dyn EdgeDelivery>>,
     dialog: DialogOut,
     state: NotifyState,
     /// Our CSeq space for this dialog (RFC 3261 §12.2.1.1) starts after
@@ -150,7 +153,7 @@ pub(crate) struct DialogOut {
 
 impl DialogOut {
     fn event(&self) -> String {
-        match &self.record.event_id {
+        match self.record.event_id() {
             Some(id) => format!("{};id={}", self.package.name(), id),
             None => self.package.name().to_string(),
         }
@@ -167,7 +170,7 @@ pub(crate) struct Notifier {
 impl Notifier {
     pub(crate) fn spawn(
         inner: Weak<Inner>,
-        delivery: Arc<dyn EdgeDelivery>,
+        delivery: Arc<Arc<dyn EdgeDelivery>>,
         dialog: DialogOut,
         state: NotifyState,
         last_cseq: u32,
@@ -175,19 +178,25 @@ impl Notifier {
         queue_max: usize,
     ) -> Notifier {
         let shared = Arc::new(Shared {
-            pending: Mutex::new(Pending::default()),
-            sender: Mutex::new(Some(Sender {
-                inner,
-                delivery,
-                dialog,
-                state,
-                cseq: last_cseq,
-                winfo_version,
-                reserved_cseq: last_cseq,
-                reserved_version: winfo_version,
-                document: None,
-            })),
-            queue_max: queue_max.max(1),
+            pending: Mutex::new(Pending {
+                changes: Vec::new(),
+                sender: Some(Sender {
+                    inner,
+                    delivery,
+                    dialog,
+                    state,
+                    cseq: last_cseq,
+                    winfo_version,
+                    reserved_cseq: last_cseq,
+                    reserved_version: winfo_version,
+                    document: None,
+                }),
+                queue_max: u32::try_from(queue_max.max(1)).unwrap_or(u32::MAX),
+                terminated: false,
+                running: false,
+                finished: false,
+                record: None,
+            }),
         });
         Notifier { shared }
     }
@@ -207,8 +216,8 @@ impl Notifier {
                 return;
             }
             p.terminated = matches!(state, Some(NotifyState::Terminated { .. }));
-            let full = p.changes.len() >= self.shared.queue_max;
-            match p.changes.back_mut() {
+            let full = p.changes.len() >= p.queue_max as usize;
+            match p.changes.last_mut() {
                 Some(last) if full => {
                     if state.is_some() {
                         last.state = state;
@@ -220,7 +229,7 @@ impl Notifier {
                         });
                     }
                 }
-                _ => p.changes.push_back(Change {
+                _ => p.changes.push(Change {
                     state,
                     body,
                     cause: telemetry::Cause::here(),
@@ -239,7 +248,7 @@ impl Notifier {
 async fn drain(shared: Arc<Shared>) {
     // `running` was set by the push that spawned us, after the previous
     // task (if any) had put the sender back.
-    let Some(mut sender) = lock(&shared.sender).take() else {
+    let Some(mut sender) = lock(&shared.pending).sender.take() else {
         return;
     };
     let Sender {
@@ -260,16 +269,17 @@ async fn drain(shared: Arc<Shared>) {
             if let Some(record) = p.record.take() {
                 dialog.record = record;
             }
-            let change = p.changes.pop_front();
-            if change.is_none() {
-                // Park the sender before a later push can see `running`
-                // false and start the next task.
+            if p.changes.is_empty() {
+                // An idle queue keeps no buffer: it would hold room for
+                // four changes (about half a KiB) per held subscription.
+                p.changes = Vec::new();
+                // Park the sender under the same lock as `running`, so a
+                // later push that sees it false finds the sender back.
                 p.running = false;
-                drop(p);
-                *lock(&shared.sender) = Some(sender);
+                p.sender = Some(sender);
                 return;
             }
-            change
+            Some(p.changes.remove(0))
         };
         let Some(Change {
             state: new_state,
@@ -328,13 +338,14 @@ async fn drain(shared: Arc<Shared>) {
         };
         let request = OutboundRequest {
             method: Method::Notify,
-            uri: dialog.record.remote_target.to_string(),
+            uri: dialog.record.remote_target().to_string(),
             from: format!(
                 "{};tag={}",
-                dialog.record.local_uri, dialog.record.local_tag
+                dialog.record.local_uri(),
+                dialog.record.local_tag()
             ),
-            to: dialog.record.remote_uri.to_string(),
-            call_id: dialog.record.call_id.to_string(),
+            to: dialog.record.remote_uri().to_string(),
+            call_id: dialog.record.call_id().to_string(),
             cseq: *cseq,
             relayed_vias: Vec::new(),
             route: dialog.record.route_set.clone(),
@@ -354,6 +365,7 @@ async fn drain(shared: Arc<Shared>) {
         let mut request = request;
         let mut result;
         let mut attempt = 0;
+        let flow = dialog.record.flow_token();
         loop {
             // CSeq and winfo version are reserved in the store in blocks
             // before they are used, so a restart (which starts past the
@@ -383,7 +395,7 @@ async fn drain(shared: Arc<Shared>) {
                 cause.notify_sent();
             }
             result = delivery
-                .send_request(&dialog.record.flow, request.clone())
+                .send_request(&flow, request.clone())
                 .instrument(span.clone())
                 .await;
             attempt += 1;

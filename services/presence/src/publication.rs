@@ -193,7 +193,7 @@ async fn apply(
             inner.unindex(
                 gone.expires_at,
                 &Item::Publication(p.aor.clone(), old),
-                gone.flow.as_ref(),
+                gone.flow.as_ref().map(|f| f.0.as_str()),
             );
         }
     }
@@ -202,7 +202,7 @@ async fn apply(
             inner.index(
                 publication.expires_at,
                 Item::Publication(p.aor.clone(), etag.clone()),
-                publication.flow.as_ref(),
+                publication.flow.as_ref().map(|f| f.0.as_str()),
             );
             p.publications.insert(etag.clone(), publication);
             PublishOk {
@@ -264,7 +264,7 @@ async fn drop_publication(
                 inner.unindex(
                     publication.expires_at,
                     &Item::Publication(Arc::clone(&p.aor), etag.clone()),
-                    publication.flow.as_ref(),
+                    publication.flow.as_ref().map(|f| f.0.as_str()),
                 );
             }
             changed(inner, &mut p, only_if_due.unwrap_or_else(UnixTime::now)).await;
@@ -295,7 +295,7 @@ pub(crate) fn restore(inner: &Arc<Inner>, p: &mut Presentity, record: Publicatio
     inner.index(
         record.expires_at,
         Item::Publication(p.aor.clone(), etag.clone()),
-        record.flow.as_ref(),
+        record.flow.as_ref().map(|f| f.0.as_str()),
     );
     p.observe_order(record.order);
     p.publications.insert(

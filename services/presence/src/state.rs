@@ -88,15 +88,12 @@ pub(crate) enum View {
 pub(crate) struct Subscription {
     pub id: SubscriptionId,
     pub package: Package,
-    pub expires_at: UnixTime,
     pub authorization: Authorization,
     /// What it is shown while active (presence only).
     pub view: View,
     /// The presence document last queued to it, so a change its view
     /// does not show sends nothing.
     pub last_body: Option<Arc<str>>,
-    /// The last RFC 3857 event of this watcher (subscribe, approved, ...).
-    pub last_event: &'static str,
     pub notifier: Notifier,
     /// The stored image of this subscription, the one copy of its dialog
     /// data (shared with the notifier; replaced on refresh).
@@ -104,20 +101,30 @@ pub(crate) struct Subscription {
 }
 
 impl Subscription {
+    /// When it ends unless refreshed (the record's: one copy).
+    pub(crate) fn expires_at(&self) -> UnixTime {
+        self.record.expires_at
+    }
+
+    /// The last RFC 3857 event of this watcher (subscribe, approved, ...).
+    pub(crate) fn last_event(&self) -> &'static str {
+        crate::winfo::event_name(&self.record.last_event)
+    }
+
     /// The dialog index key (RFC 6665 §4.1.2).
     pub(crate) fn dialog(&self) -> DialogKey<'_> {
         DialogKey {
-            call_id: &self.record.call_id,
-            remote_tag: &self.record.remote_tag,
-            local_tag: &self.record.local_tag,
+            call_id: self.record.call_id(),
+            remote_tag: self.record.remote_tag(),
+            local_tag: self.record.local_tag(),
             event: self.package.name(),
-            event_id: self.record.event_id.as_deref(),
+            event_id: self.record.event_id(),
         }
     }
 
     /// The connection NOTIFYs travel over, when it is one.
-    pub(crate) fn flow(&self) -> Option<&FlowToken> {
-        self.record.connection.then_some(&self.record.flow)
+    pub(crate) fn flow(&self) -> Option<&str> {
+        self.record.connection.then(|| self.record.flow())
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use api::{PresenceError, SubscribeOk, SubscribeRequest};
 use sip::Aor;
-use store::{SubscriptionRecord, UnixTime};
+use store::{SubscriptionFields, SubscriptionRecord, UnixTime};
 
 use crate::authorize::{self, Outcome};
 use crate::notify::{Body, DialogOut, Notifier, NotifyState};
@@ -145,20 +145,21 @@ async fn create(
             ))
         }
     };
-    let record = SubscriptionRecord {
+    let watcher = req.watcher.to_string();
+    let record = SubscriptionRecord::from(SubscriptionFields {
         id: rand::random::<u64>(),
         package: package.name().into(),
-        event_id: req.event_id.as_deref().map(Box::from),
-        watcher: req.watcher.to_string().into(),
-        watcher_display: display_name(&req.dialog.remote_uri).map(Box::from),
-        call_id: req.dialog.call_id.as_str().into(),
-        remote_tag: req.dialog.remote_tag.as_str().into(),
-        local_tag: local_tag.into(),
-        remote_uri: req.dialog.remote_uri.as_str().into(),
-        local_uri: req.dialog.local_uri.as_str().into(),
-        remote_target: req.dialog.remote_target.as_str().into(),
+        event_id: req.event_id.as_deref(),
+        watcher: &watcher,
+        watcher_display: display_name(&req.dialog.remote_uri),
+        call_id: &req.dialog.call_id,
+        remote_tag: &req.dialog.remote_tag,
+        local_tag,
+        remote_uri: &req.dialog.remote_uri,
+        local_uri: &req.dialog.local_uri,
+        remote_target: &req.dialog.remote_target,
         route_set: req.dialog.route_set.clone(),
-        flow: req.flow.clone(),
+        flow: &req.flow.0,
         connection: req.connection,
         created_at: now,
         expires_at: now.plus_secs(u64::from(expires)),
@@ -167,7 +168,7 @@ async fn create(
         notify_cseq: 0,
         winfo_version: 0,
         watched,
-    };
+    });
     let body = first_body(inner, p, package, &view, &record.watched, now).await?;
     if expires == 0 {
         let notifier = spawn_notifier(inner, &p.aor, &Arc::new(record), package);
@@ -189,7 +190,7 @@ async fn create(
         subscription.last_body = Some(Arc::clone(doc));
     }
     subscription.notifier.push(
-        Some(state_of(authorization, subscription.expires_at)),
+        Some(state_of(authorization, subscription.expires_at())),
         Some(body),
     );
     if package == Package::Presence {
@@ -245,7 +246,6 @@ fn build(
     Subscription {
         id: SubscriptionId(record.id),
         package,
-        expires_at: record.expires_at,
         authorization: if record.pending {
             Authorization::Pending
         } else {
@@ -253,7 +253,6 @@ fn build(
         },
         view,
         last_body: None,
-        last_event: winfo::event_name(&record.last_event),
         notifier,
         record,
     }
@@ -261,16 +260,16 @@ fn build(
 
 fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
     inner.index(
-        s.expires_at,
+        s.expires_at(),
         Item::Subscription(p.aor.clone(), s.id),
         s.flow(),
     );
     lock(&inner.dialogs).insert(&s.dialog(), Arc::clone(&p.aor), s.id);
     *lock(&inner.per_watcher)
-        .entry(s.record.watcher.to_string())
+        .entry(s.record.watcher().to_string())
         .or_insert(0) += 1;
     if let Some(old) = p.subscriptions.insert(s.id, Box::new(s)) {
-        uncount_watcher(inner, &old.record.watcher);
+        uncount_watcher(inner, old.record.watcher());
     }
 }
 
@@ -303,7 +302,7 @@ pub(crate) fn restore(inner: &Arc<Inner>, p: &mut Presentity, record: Subscripti
     let Some(package) = Package::parse(&record.package) else {
         return;
     };
-    let view = match record.watcher.parse::<Aor>() {
+    let view = match record.watcher().parse::<Aor>() {
         Ok(watcher) => match authorize::decide(inner, p, &watcher, package, UnixTime::now()) {
             Outcome::Active(view) => view,
             _ => View::Neutral,
@@ -339,11 +338,11 @@ fn state_of(authorization: Authorization, expires_at: UnixTime) -> NotifyState {
     }
 }
 
-fn display_name(from: &str) -> Option<String> {
+fn display_name(from: &str) -> Option<&str> {
     let from = from.trim();
     let rest = from.strip_prefix('"')?;
     let end = rest.find('"')?;
-    Some(rest[..end].to_string()).filter(|s| !s.is_empty())
+    Some(&rest[..end]).filter(|s| !s.is_empty())
 }
 
 async fn in_dialog(
@@ -420,9 +419,9 @@ async fn refresh(
     // watcher may have come back over another connection (RFC 5626
     // style): NOTIFYs follow it there.
     if !req.dialog.remote_target.is_empty() {
-        record.remote_target = req.dialog.remote_target.as_str().into();
+        record.set_remote_target(&req.dialog.remote_target);
     }
-    record.flow = req.flow.clone();
+    record.set_flow(&req.flow);
     record.connection = req.connection;
     if let Some(store) = inner.durable() {
         store.save_subscription(&p.aor, record.clone()).await?;
@@ -438,14 +437,13 @@ async fn refresh(
         s.last_body = Some(Arc::clone(doc));
     }
     let item = Item::Subscription(aor, id);
-    inner.unindex(s.expires_at, &item, s.flow());
-    s.expires_at = record.expires_at;
+    inner.unindex(s.expires_at(), &item, s.flow());
     s.record = Arc::new(record);
     s.notifier.retarget(Arc::clone(&s.record));
-    inner.index(s.expires_at, item, s.flow());
+    inner.index(s.expires_at(), item, s.flow());
     // RFC 6665 §4.2.1.2: a refresh is answered with a NOTIFY of the current state.
     s.notifier
-        .push(Some(state_of(s.authorization, s.expires_at)), Some(body));
+        .push(Some(state_of(s.authorization, s.expires_at())), Some(body));
     Ok(())
 }
 
@@ -472,9 +470,9 @@ pub(crate) async fn end(
     let Some(s) = p.subscriptions.remove(&id) else {
         return;
     };
-    uncount_watcher(inner, &s.record.watcher);
+    uncount_watcher(inner, s.record.watcher());
     inner.unindex(
-        s.expires_at,
+        s.expires_at(),
         &Item::Subscription(p.aor.clone(), id),
         s.flow(),
     );
@@ -502,7 +500,7 @@ pub(crate) async fn expire(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId, no
         let mut p = cell.lock().await;
         if p.subscriptions
             .get(&id)
-            .is_some_and(|s| s.expires_at <= now)
+            .is_some_and(|s| s.expires_at() <= now)
         {
             end(inner, &mut p, id, Some("timeout"), "timeout", now).await;
         }

@@ -37,10 +37,10 @@ pub(crate) fn entry(
         id: s.id.to_string(),
         status,
         event,
-        uri: s.record.watcher.to_string(),
-        display_name: s.record.watcher_display.as_deref().map(str::to_string),
+        uri: s.record.watcher().to_string(),
+        display_name: s.record.watcher_display().map(str::to_string),
         duration_subscribed: Some(s.record.created_at.secs_until(now) as u32),
-        expiration: (!terminated).then(|| now.secs_until(s.expires_at) as u32),
+        expiration: (!terminated).then(|| now.secs_until(s.expires_at()) as u32),
     }
 }
 
@@ -50,7 +50,7 @@ pub(crate) fn all(p: &Presentity, now: UnixTime) -> Vec<WatcherEntry> {
         .subscriptions
         .values()
         .filter(|s| s.package == Package::Presence)
-        .map(|s| entry(s, s.last_event, false, now))
+        .map(|s| entry(s, s.last_event(), false, now))
         .collect();
     list.sort_by(|a, b| a.id.cmp(&b.id));
     list

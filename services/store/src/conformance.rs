@@ -6,7 +6,8 @@ use sip::Aor;
 
 use crate::{
     slot_of, Binding, Credential, DocumentBase, FlowToken, MessageId, PublicationRecord, Store,
-    StoreError, StoredDocument, StoredMessage, SubscriptionRecord, UnixTime, SLOTS,
+    StoreError, StoredDocument, StoredMessage, SubscriptionFields, SubscriptionRecord, UnixTime,
+    SLOTS,
 };
 
 fn aor(s: &str) -> Aor {
@@ -210,20 +211,20 @@ async fn presence_records(store: &dyn Store) {
         .await
         .unwrap();
     let original = publication.clone();
-    let subscription = SubscriptionRecord {
+    let subscription = SubscriptionRecord::from(SubscriptionFields {
         id: 7,
         package: "presence".into(),
         event_id: None,
-        watcher: "sip:w@example.com".into(),
-        watcher_display: Some("W".into()),
-        call_id: "c".into(),
-        remote_tag: "r".into(),
-        local_tag: "l".into(),
-        remote_uri: "<sip:w@example.com>;tag=r".into(),
-        local_uri: "<sip:pres@example.com>".into(),
-        remote_target: "sip:w@127.0.0.1:5070".into(),
+        watcher: "sip:w@example.com",
+        watcher_display: Some("W"),
+        call_id: "c",
+        remote_tag: "r",
+        local_tag: "l",
+        remote_uri: "<sip:w@example.com>;tag=r",
+        local_uri: "<sip:pres@example.com>",
+        remote_target: "sip:w@127.0.0.1:5070",
         route_set: vec!["<sip:proxy;lr>".into()],
-        flow: FlowToken("udp/x".into()),
+        flow: "udp/x",
         connection: false,
         created_at: UnixTime(100),
         expires_at: UnixTime(700),
@@ -232,7 +233,7 @@ async fn presence_records(store: &dyn Store) {
         notify_cseq: 1,
         winfo_version: 0,
         watched: vec!["pres-rules/users/sip:pres@example.com/index".into()],
-    };
+    });
     store
         .save_subscription(&a, subscription.clone())
         .await

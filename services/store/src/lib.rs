@@ -26,7 +26,7 @@ pub use documents::{DocumentBase, StoredDocument};
 pub use memory::MemoryStore;
 pub use model::{
     Binding, Credential, FlowToken, MessageId, PublicationRecord, StoredMessage,
-    SubscriptionRecord, UnixTime,
+    SubscriptionFields, SubscriptionRecord, UnixTime,
 };
 pub use redis::{RedisConfig, RedisStore, RedisTarget};
 pub use slot::{all_slots, slot_of, SLOTS};
