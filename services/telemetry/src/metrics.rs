@@ -17,8 +17,8 @@ use opentelemetry::KeyValue;
 /// hop and a Redis round trip on one host fall, so their quantiles mean
 /// something (docs/benchmarks.md reads them).
 const LATENCY_BUCKETS: &[f64] = &[
-    0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.0015, 0.002,
-    0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
+    0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// Every instrument Herald records into.
