@@ -372,13 +372,30 @@ impl PresenceService {
     /// presentities were loaded.
     ///
     /// `slots` limits it to the presentities of those slots (a shard loads
-    /// what it owns); `None` loads everything (one process).
+    /// what it owns); `None` loads everything (one process). Each is
+    /// claimed in the store first ([`Store::claim_presentity`]) with the
+    /// epoch the caller took: one a shard on a newer list claimed already
+    /// is skipped.
     pub async fn restore(&self, slots: Option<&[u16]>) -> Result<usize, StoreError> {
         let aors = match slots {
             Some(slots) => self.inner.store.presentities_in_slots(slots).await?,
             None => self.inner.store.presentities().await?,
         };
+        let mut loaded = 0;
         for aor in &aors {
+            // Taken over first (fencing): from here a stale owner's writes
+            // to it are refused, so what is read next is what stays.
+            match self.inner.store.claim_presentity(aor).await {
+                Ok(()) => {}
+                Err(StoreError::Fenced {
+                    epoch, owner_epoch, ..
+                }) => {
+                    tracing::warn!(%aor, epoch, owner_epoch, "presentity owned by a shard on a newer list, not loaded");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            loaded += 1;
             let (publications, subscriptions) = self.inner.store.presence_state(aor).await?;
             let cell = self.inner.presentity(aor);
             let mut p = cell.lock().await;
@@ -410,7 +427,7 @@ impl PresenceService {
             drop(cell);
             self.inner.forget_if_empty(aor);
         }
-        Ok(aors.len())
+        Ok(loaded)
     }
 
     /// Lets go of the presentities of `slots`, which another shard owns
