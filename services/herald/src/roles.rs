@@ -40,6 +40,15 @@ pub(crate) async fn all(config: Config) -> anyhow::Result<()> {
     let presence = PresenceService::new(store.clone(), edge.delivery(), presence_cfg)
         .with_documents(documents_source(&config, store.clone()));
     presence_gauges(&presence);
+    // One owner, for good: one epoch for the process's life (Redis; the
+    // memory store does not fence).
+    if let Some(epoch) = store
+        .take_epoch()
+        .await
+        .context("cannot take a presence epoch")?
+    {
+        tracing::info!(epoch, "presence ownership epoch taken");
+    }
     // Pick up presence state a persistent store kept across a restart.
     let restored = presence
         .restore(None)
@@ -139,11 +148,18 @@ pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
     let (grpc, _) = grpc_listener(&config).await?;
     let delivery = edge_router(&config);
     let service = PresenceService::new(store.clone(), delivery, presence_config(&config))
-        .with_documents(documents_source(&config, store));
+        .with_documents(documents_source(&config, store.clone()));
     presence_gauges(&service);
     // Watch before reading the list, so no change slips between.
     let changes = shards.subscribe();
     let owned_slots = owned(shards.current().as_deref(), me);
+    // An epoch above every shard's that read an older list: from here the
+    // presentities this shard claims are fenced against them.
+    let epoch = store
+        .take_epoch()
+        .await
+        .context("cannot take a presence epoch")?;
+    tracing::info!(shard = %me, epoch, "presence ownership epoch taken");
     let restored = service
         .restore(Some(&owned_slots))
         .await
@@ -155,7 +171,13 @@ pub(crate) async fn presence(config: Config) -> anyhow::Result<()> {
             .clone()
             .run_expiry(shutdown.clone().cancelled_owned()),
     );
-    tokio::spawn(follow_ownership(service.clone(), changes, me, owned_slots));
+    tokio::spawn(follow_ownership(
+        service.clone(),
+        store,
+        changes,
+        me,
+        owned_slots,
+    ));
     keep_current(&config, &shards, &shutdown);
     let owned: Arc<dyn Presence> = Arc::new(OwnedPresence::new(shards, me, Arc::new(service)));
     readiness.set(true);
@@ -176,10 +198,13 @@ fn owned(map: Option<&ShardMap>, me: ShardId) -> Vec<u16> {
 }
 
 /// Follows the shard list of a presence shard: slots that moved away are
-/// let go (their state stays in Redis for the new owner), slots that moved
-/// here are loaded from Redis.
+/// let go (their state stays in Redis for the new owner), a new epoch is
+/// taken (higher than that of any shard still on the older list, whose
+/// writes to what this shard claims are then refused), and slots that
+/// moved here are claimed and loaded from Redis.
 async fn follow_ownership(
     service: PresenceService,
+    store: Arc<dyn Store>,
     mut changes: tokio::sync::watch::Receiver<Option<Arc<ShardMap>>>,
     me: ShardId,
     mut owned_slots: Vec<u16>,
@@ -195,6 +220,14 @@ async fn follow_ownership(
         if !lost.is_empty() {
             let released = service.release(&lost).await;
             tracing::info!(shard = %me, slots = lost.len(), presentities = released, "slots moved to other shards, let go");
+        }
+        match store.take_epoch().await {
+            Ok(epoch) => tracing::info!(shard = %me, epoch, "new shard list, new presence epoch"),
+            // Writes go on with the older epoch: refused only where a
+            // newer owner claimed, which is right while the list is not.
+            Err(e) => {
+                tracing::error!(shard = %me, error = %e, "new shard list but no new presence epoch")
+            }
         }
         if !gained.is_empty() {
             match service.restore(Some(&gained)).await {

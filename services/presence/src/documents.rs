@@ -127,6 +127,7 @@ pub(crate) async fn changed(
     let cell = inner.presentity(&change.user);
     let result = async {
         let mut p = cell.lock().await;
+        crate::ensure_loaded(inner, &mut p).await?;
         let fresh = ensure(inner, &mut p).await?;
         if let Some(source) = inner.documents.get().filter(|_| !fresh) {
             let documents = p.documents.get_or_insert_with(Documents::default);

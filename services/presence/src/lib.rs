@@ -373,45 +373,41 @@ impl PresenceService {
     /// presentities were loaded.
     ///
     /// `slots` limits it to the presentities of those slots (a shard loads
-    /// what it owns); `None` loads everything (one process).
+    /// what it owns); `None` loads everything (one process). Each is
+    /// claimed in the store first ([`Store::claim_presentity`]) with the
+    /// epoch the caller took: one a shard on a newer list claimed already
+    /// is skipped.
     pub async fn restore(&self, slots: Option<&[u16]>) -> Result<usize, StoreError> {
         let aors = match slots {
             Some(slots) => self.inner.store.presentities_in_slots(slots).await?,
             None => self.inner.store.presentities().await?,
         };
+        let mut loaded = 0;
         for aor in &aors {
-            let (publications, subscriptions) = self.inner.store.presence_state(aor).await?;
-            let cell = self.inner.presentity(aor);
-            let mut p = cell.lock().await;
-            let now = UnixTime::now();
-            for record in publications {
-                let etag = record.etag.clone();
-                // Expired while this shard was away (or its delete failed
-                // then): gone, never shown to a watcher again.
-                if record.expires_at <= now {
-                    if let Err(e) = self.inner.store.delete_publication(aor, &etag).await {
-                        tracing::warn!(%aor, etag, error = %e, "expired publication not deleted");
-                    }
+            // Taken over first (fencing): from here a stale owner's writes
+            // to it are refused, so what is read next is what stays.
+            match self.inner.store.claim_presentity(aor).await {
+                Ok(()) => {}
+                Err(StoreError::Fenced {
+                    epoch, owner_epoch, ..
+                }) => {
+                    tracing::warn!(%aor, epoch, owner_epoch, "presentity owned by a shard on a newer list, not loaded");
                     continue;
                 }
-                if !publication::restore(&self.inner, &mut p, record) {
-                    tracing::warn!(%aor, etag, "stored publication no longer parses, dropped");
-                    self.inner.store.delete_publication(aor, &etag).await?;
-                }
+                Err(e) => return Err(e),
             }
-            // Rules and hard state before the watchers, so each gets its view.
-            documents::ensure(&self.inner, &mut p).await?;
-            compose::recompose(&mut p);
-            for record in subscriptions {
-                subscription::restore(&self.inner, &mut p, record);
+            loaded += 1;
+            let cell = self.inner.presentity(aor);
+            let mut p = cell.lock().await;
+            // A request may have loaded it already (it came in first).
+            if !p.loaded {
+                load(&self.inner, &mut p, true).await?;
             }
-            // Rules may have changed while this process was away.
-            authorize::reauthorize(&self.inner, &mut p, UnixTime::now()).await;
             drop(p);
             drop(cell);
             self.inner.forget_if_empty(aor);
         }
-        Ok(aors.len())
+        Ok(loaded)
     }
 
     /// Lets go of the presentities of `slots`, which another shard owns
@@ -453,6 +449,65 @@ impl PresenceService {
         }
         cells.len()
     }
+}
+
+/// Loads `p`'s stored state into it: publications (those expired
+/// meanwhile deleted), rules and hard state, subscriptions with their
+/// NOTIFY CSeq and winfo version, then re-authorizes the watchers.
+///
+/// `documents`: read the rules and hard state even with no watcher (a
+/// request that reads them itself when it needs them passes `false`).
+async fn load(inner: &Arc<Inner>, p: &mut Presentity, documents: bool) -> Result<(), StoreError> {
+    let aor = p.aor.clone();
+    let (publications, subscriptions) = inner.store.presence_state(&aor).await?;
+    let now = UnixTime::now();
+    for record in publications {
+        let etag = record.etag.clone();
+        // Expired while this shard was away (or its delete failed
+        // then): gone, never shown to a watcher again.
+        if record.expires_at <= now {
+            if let Err(e) = inner.store.delete_publication(&aor, &etag).await {
+                tracing::warn!(%aor, etag, error = %e, "expired publication not deleted");
+            }
+            continue;
+        }
+        if !publication::restore(inner, p, record) {
+            tracing::warn!(%aor, etag, "stored publication no longer parses, dropped");
+            inner.store.delete_publication(&aor, &etag).await?;
+        }
+    }
+    // Rules and hard state before the watchers, so each gets its view.
+    if documents || !subscriptions.is_empty() {
+        documents::ensure(inner, p).await?;
+        compose::recompose(p);
+    }
+    for record in subscriptions {
+        subscription::restore(inner, p, record);
+    }
+    // Rules may have changed while this process was away.
+    authorize::reauthorize(inner, p, UnixTime::now()).await;
+    p.loaded = true;
+    Ok(())
+}
+
+/// Before a request changes a presentity this process has not loaded
+/// (not in memory: it had no state when this shard loaded its slots, or
+/// it was dropped when it emptied), claim it and load what the store holds:
+/// a shard still on an older list may have written it meanwhile
+/// (decision 17). Without persistence there is nothing to load.
+pub(crate) async fn ensure_loaded(
+    inner: &Arc<Inner>,
+    p: &mut Presentity,
+) -> Result<(), StoreError> {
+    if p.loaded {
+        return Ok(());
+    }
+    let Some(store) = inner.durable() else {
+        p.loaded = true;
+        return Ok(());
+    };
+    store.claim_presentity(&p.aor).await?;
+    load(inner, p, false).await
 }
 
 #[async_trait]

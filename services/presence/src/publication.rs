@@ -87,9 +87,10 @@ pub(crate) async fn publish(
         let mut p = cell.lock().await;
         // Rules and hard state matter to watchers only; with none, they
         // are read when the first one subscribes.
-        let documents = match p.subscriptions.is_empty() {
-            true => Ok(()),
-            false => documents::ensure_and_apply(inner, &mut p, now).await,
+        let documents = match crate::ensure_loaded(inner, &mut p).await {
+            Err(e) => Err(e.into()),
+            Ok(()) if p.subscriptions.is_empty() => Ok(()),
+            Ok(()) => documents::ensure_and_apply(inner, &mut p, now).await,
         };
         match documents {
             Ok(()) => apply(inner, &mut p, req, document, expires, now).await,

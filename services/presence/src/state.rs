@@ -151,6 +151,10 @@ pub(crate) struct Presentity {
     /// The presentity's XCAP documents, read on first use; `None` until then.
     pub documents: Option<crate::documents::Documents>,
     next_order: u64,
+    /// Its stored state has been loaded (or there is no store to load
+    /// from): false for a presentity first touched by a request, which
+    /// loads it then (a stale owner may have written it meanwhile).
+    pub loaded: bool,
 }
 
 impl Presentity {
@@ -165,6 +169,7 @@ impl Presentity {
             views: HashMap::new(),
             documents: None,
             next_order: 0,
+            loaded: false,
         }
     }
 

@@ -90,7 +90,10 @@ async fn initial(
     let cell = inner.presentity(&req.presentity);
     let result = {
         let mut p = cell.lock().await;
-        let ready = documents::ensure_and_apply(inner, &mut p, now).await;
+        let ready = match crate::ensure_loaded(inner, &mut p).await {
+            Ok(()) => documents::ensure_and_apply(inner, &mut p, now).await,
+            Err(e) => Err(e.into()),
+        };
         compose::catch_up(&mut p);
         if let Err(e) = ready {
             Err(e)

@@ -474,3 +474,41 @@ async fn releasing_a_slot_forgets_its_presentities_but_not_their_stored_state() 
     assert_eq!(new.restore(Some(&[slot])).await.unwrap(), 1);
     assert_eq!(new.counts().await, (1, 1));
 }
+
+#[tokio::test]
+async fn a_presentity_first_touched_by_a_request_is_loaded_from_the_store() {
+    // Another writer (a shard still on an older list) published Alice
+    // after this shard loaded its slots: its first request for her loads
+    // her from the store instead of starting from nothing.
+    let shared: Arc<dyn store::Store> = Arc::new(store::MemoryStore::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let recorder = Arc::new(Recorder {
+        tx,
+        status: Mutex::new(200),
+        delay: Duration::ZERO,
+    });
+    let other = PresenceService::new(shared.clone(), recorder.clone(), PresenceConfig::default());
+    let this = PresenceService::new(shared, recorder, PresenceConfig::default());
+    assert_eq!(this.restore(None).await.unwrap(), 0);
+    let ok = other
+        .publish(publish(pidf("open", "elsewhere"), None, Some(600)))
+        .await
+        .unwrap();
+    let etag = ok.etag.unwrap();
+
+    // The refresh of the other writer's entity tag works here.
+    let refreshed = this
+        .publish(publish(Bytes::new(), Some(&etag), Some(600)))
+        .await;
+    let refreshed = refreshed.expect("the entity tag written elsewhere is known");
+    assert_eq!(this.counts().await, (1, 0));
+    // And a watcher here sees what was published there.
+    this.subscribe(subscribe("first-touch")).await.unwrap();
+    let notify = next(&mut rx).await;
+    assert!(
+        String::from_utf8_lossy(&notify.body).contains("elsewhere"),
+        "{:?}",
+        notify.body
+    );
+    assert_ne!(refreshed.etag, Some(etag));
+}

@@ -32,20 +32,40 @@ pub struct ConnectError {
     pub reason: String,
 }
 
-/// The errors of routed calls: which of them is a not-owner refusal.
+/// The errors of routed calls: which of them is a refusal by a shard
+/// that is not (or no longer) the owner.
 trait Routed: From<StoreError> {
-    fn not_owner(&self) -> Option<(u32, u32)>;
+    fn not_owner(&self) -> Option<Refusal>;
 }
 
-fn not_owner(e: &StoreError) -> Option<(u32, u32)> {
+/// A shard's refusal as not the owner: under its own list
+/// ([`StoreError::NotOwner`]), or fenced off in the store by a newer owner
+/// ([`StoreError::Fenced`]: its list is stale). Either way the edge's list
+/// may be stale too: it refreshes and asks the owner it then computes.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    NotOwner { shard: u32, shards: u32 },
+    Fenced { epoch: u64, owner_epoch: u64 },
+}
+
+fn not_owner(e: &StoreError) -> Option<Refusal> {
     match e {
-        StoreError::NotOwner { shard, shards, .. } => Some((*shard, *shards)),
+        StoreError::NotOwner { shard, shards, .. } => Some(Refusal::NotOwner {
+            shard: *shard,
+            shards: *shards,
+        }),
+        StoreError::Fenced {
+            epoch, owner_epoch, ..
+        } => Some(Refusal::Fenced {
+            epoch: *epoch,
+            owner_epoch: *owner_epoch,
+        }),
         _ => None,
     }
 }
 
 impl Routed for PresenceError {
-    fn not_owner(&self) -> Option<(u32, u32)> {
+    fn not_owner(&self) -> Option<Refusal> {
         match self {
             PresenceError::Store(e) => not_owner(e),
             _ => None,
@@ -54,7 +74,7 @@ impl Routed for PresenceError {
 }
 
 impl Routed for RegistrarError {
-    fn not_owner(&self) -> Option<(u32, u32)> {
+    fn not_owner(&self) -> Option<Refusal> {
         match self {
             RegistrarError::Store(e) => not_owner(e),
             _ => None,
@@ -63,7 +83,7 @@ impl Routed for RegistrarError {
 }
 
 impl Routed for MessagingError {
-    fn not_owner(&self) -> Option<(u32, u32)> {
+    fn not_owner(&self) -> Option<Refusal> {
         match self {
             MessagingError::Store(e) => not_owner(e),
             _ => None,
@@ -129,18 +149,28 @@ impl<C: ?Sized> Router<C> {
     {
         let (first, client) = self.owner(aor).await?;
         let result = call(client).await;
-        let Some((shard, shards)) = result.as_ref().err().and_then(Routed::not_owner) else {
+        let Some(refusal) = result.as_ref().err().and_then(Routed::not_owner) else {
             return result;
         };
         let role = self.role;
-        tracing::info!(
-            role,
-            %aor,
-            asked = %first,
-            shard,
-            shards,
-            "{role} shard refused as not the owner: refreshing the list and asking again"
-        );
+        match refusal {
+            Refusal::NotOwner { shard, shards } => tracing::info!(
+                role,
+                %aor,
+                asked = %first,
+                shard,
+                shards,
+                "{role} shard refused as not the owner: refreshing the list and asking again"
+            ),
+            Refusal::Fenced { epoch, owner_epoch } => tracing::info!(
+                role,
+                %aor,
+                asked = %first,
+                epoch,
+                owner_epoch,
+                "{role} shard refused as not the owner (fenced off by a newer owner): refreshing the list and asking again"
+            ),
+        }
         self.shards.refresh().await;
         let (again, client) = self.owner(aor).await?;
         let result = call(client).await;
@@ -199,6 +229,34 @@ impl Ownership {
                 shards: map.len() as u32,
             })
         }
+    }
+}
+
+impl Ownership {
+    /// Passes `result` on; a write the store fenced off means a shard on a
+    /// newer list took the presentity over, so this shard's list is stale:
+    /// it reads the list again now (in the background, the answer does not
+    /// wait), lets go of what moved away and stops serving it.
+    fn fenced<T>(&self, result: Result<T, PresenceError>) -> Result<T, PresenceError> {
+        if let Err(PresenceError::Store(StoreError::Fenced {
+            aor,
+            epoch,
+            owner_epoch,
+        })) = &result
+        {
+            tracing::warn!(
+                shard = %self.me,
+                %aor,
+                epoch,
+                owner_epoch,
+                "presence write fenced off by a newer owner: reading the shard list again"
+            );
+            let shards = self.shards.clone();
+            tokio::spawn(async move {
+                shards.refresh().await;
+            });
+        }
+        result
     }
 }
 
@@ -357,12 +415,12 @@ impl OwnedPresence {
 impl Presence for OwnedPresence {
     async fn publish(&self, request: PublishRequest) -> Result<PublishOk, PresenceError> {
         self.ownership.check(&request.presentity)?;
-        self.inner.publish(request).await
+        self.ownership.fenced(self.inner.publish(request).await)
     }
 
     async fn subscribe(&self, request: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
         self.ownership.check(&request.presentity)?;
-        self.inner.subscribe(request).await
+        self.ownership.fenced(self.inner.subscribe(request).await)
     }
 
     async fn flow_closed(&self, flow: FlowToken) {
@@ -371,7 +429,8 @@ impl Presence for OwnedPresence {
 
     async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
         self.ownership.check(&change.user)?;
-        self.inner.documents_changed(change).await
+        self.ownership
+            .fenced(self.inner.documents_changed(change).await)
     }
 }
 
@@ -517,5 +576,67 @@ mod tests {
             PresenceError::Store(StoreError::NotOwner { shards: 3, .. })
         ));
         assert_eq!(recorders[2].0.lock().unwrap().len(), 1);
+    }
+
+    /// A stale shard's store: every write is fenced off by a newer owner.
+    struct Fenced;
+
+    #[async_trait]
+    impl Presence for Fenced {
+        async fn publish(&self, _: PublishRequest) -> Result<PublishOk, PresenceError> {
+            unreachable!("not used")
+        }
+        async fn subscribe(&self, _: SubscribeRequest) -> Result<SubscribeOk, PresenceError> {
+            unreachable!("not used")
+        }
+        async fn flow_closed(&self, _: FlowToken) {}
+        async fn documents_changed(&self, change: DocumentChange) -> Result<(), PresenceError> {
+            Err(PresenceError::Store(StoreError::Fenced {
+                aor: change.user,
+                epoch: 1,
+                owner_epoch: 3,
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fenced_write_on_a_stale_shard_is_retried_with_the_new_owner() {
+        let three = ShardMap::new((0..3).map(|i| format!("s{i}:1")).collect()).unwrap();
+        let two = ShardMap::new((0..2).map(|i| format!("s{i}:1")).collect()).unwrap();
+        let moved: Aor = (0..)
+            .map(|i| format!("sip:f{i}@example.com").parse::<Aor>().unwrap())
+            .find(|a| three.owner(slot_of(a)) == ShardId(2))
+            .unwrap();
+        // Shards 0 and 1 still on two shards (they accept the moved
+        // presentity), but their store refuses: shard 2 took it over.
+        let new_owner = Arc::new(Recording::default());
+        let mut shards: Vec<Arc<dyn Presence>> = (0..2)
+            .map(|i| {
+                Arc::new(OwnedPresence::new(
+                    LiveShards::fixed("presence", two.clone()),
+                    ShardId(i),
+                    Arc::new(Fenced),
+                )) as Arc<dyn Presence>
+            })
+            .collect();
+        shards.push(Arc::new(OwnedPresence::new(
+            LiveShards::fixed("presence", three.clone()),
+            ShardId(2),
+            new_owner.clone(),
+        )));
+        let live = LiveShards::discovered("presence", Arc::new(Growing(Mutex::new(2))), None).await;
+        let edge = ShardedPresence::new(live.clone(), premade(&three, shards.clone()));
+        edge.documents_changed(change(&moved)).await.unwrap();
+        assert_eq!(live.current().unwrap().len(), 3, "refreshed on the fence");
+        assert_eq!(*new_owner.0.lock().unwrap(), vec![moved.clone()]);
+
+        // An edge that cannot refresh passes the refusal on: 503.
+        let stale = ShardedPresence::fixed(two, shards[..2].to_vec());
+        let refused = stale.documents_changed(change(&moved)).await.unwrap_err();
+        assert_eq!(refused.status(), 503);
+        assert!(matches!(
+            refused,
+            PresenceError::Store(StoreError::Fenced { owner_epoch: 3, .. })
+        ));
     }
 }

@@ -394,3 +394,87 @@ async fn documents_compare_and_set(store: &dyn Store) {
     store.delete_document(&a, path, "e2").await.unwrap();
     assert_eq!(store.document(&a, path).await.unwrap(), None);
 }
+
+/// Fencing of stale presence owners (DESIGN.md §3), for stores that fence
+/// ([`Store::take_epoch`] gives `Some`): `old` and `new` are two handles on
+/// one backend standing for two shards; `tag` keeps each run's AORs apart.
+/// Once `new` took an epoch after `old` and claimed or wrote a presentity,
+/// every presence write `old` makes to it is refused with
+/// [`StoreError::Fenced`] and changes nothing; after `old` takes a newer
+/// epoch still (it saw the newer list), it is the one that writes.
+pub async fn fencing(old: &dyn Store, new: &dyn Store, tag: &str) {
+    let a = aor(&format!("sip:fenced-{tag}@example.com"));
+    let b = aor(&format!("sip:fenced-first-write-{tag}@example.com"));
+    let record = |etag: &str| PublicationRecord {
+        etag: etag.into(),
+        body: b"<presence/>".to_vec(),
+        order: 1,
+        expires_at: UnixTime(500),
+        flow: None,
+    };
+    let old_epoch = old.take_epoch().await.unwrap().expect("a fencing store");
+    old.save_publication(&a, record("e1")).await.unwrap();
+    old.save_publication(&b, record("b1")).await.unwrap();
+    let new_epoch = new.take_epoch().await.unwrap().expect("a fencing store");
+    assert!(new_epoch > old_epoch, "{new_epoch} after {old_epoch}");
+
+    // The new owner takes `a` over before loading it; `b` it first writes.
+    new.claim_presentity(&a).await.unwrap();
+    new.save_publication(&b, record("b2")).await.unwrap();
+    let fenced = |who: &Aor| StoreError::Fenced {
+        aor: who.clone(),
+        epoch: old_epoch,
+        owner_epoch: new_epoch,
+    };
+    let before = old.presence_state(&a).await.unwrap();
+    assert_eq!(
+        old.save_publication(&a, record("e2")).await,
+        Err(fenced(&a))
+    );
+    assert_eq!(
+        old.replace_publication(&a, record("e3"), "e1").await,
+        Err(fenced(&a))
+    );
+    assert_eq!(old.delete_publication(&a, "e1").await, Err(fenced(&a)));
+    assert_eq!(old.delete_subscription(&a, 7).await, Err(fenced(&a)));
+    assert_eq!(old.save_notify_counters(&a, 7, 3, 1).await, Err(fenced(&a)));
+    assert_eq!(old.claim_presentity(&a).await, Err(fenced(&a)));
+    assert_eq!(old.presence_state(&a).await.unwrap(), before, "untouched");
+    assert_eq!(old.delete_publication(&b, "b1").await, Err(fenced(&b)));
+    let (pubs, _) = new.presence_state(&b).await.unwrap();
+    let etags: Vec<&str> = pubs.iter().map(|p| p.etag.as_str()).collect();
+    assert_eq!(etags, ["b1", "b2"]);
+
+    // The new owner writes on; a presentity nobody claimed is anyone's.
+    new.replace_publication(&a, record("e4"), "e1")
+        .await
+        .unwrap();
+    let c = aor(&format!("sip:unclaimed-{tag}@example.com"));
+    old.save_publication(&c, record("c1")).await.unwrap();
+    old.delete_publication(&c, "c1").await.unwrap();
+
+    // The old shard saw the newer list (a newer epoch): now `new` is stale.
+    let newest = old.take_epoch().await.unwrap().unwrap();
+    assert!(newest > new_epoch);
+    old.delete_publication(&a, "e4").await.unwrap();
+    assert_eq!(
+        new.save_publication(&a, record("e5")).await,
+        Err(StoreError::Fenced {
+            aor: a.clone(),
+            epoch: new_epoch,
+            owner_epoch: newest,
+        })
+    );
+    // (On a cluster the refused save may leave a stale index entry,
+    // which `presentities_in_slots` allows.)
+    assert_eq!(old.presence_state(&a).await.unwrap(), (vec![], vec![]));
+    old.delete_publication(&b, "b1").await.unwrap();
+    old.delete_publication(&b, "b2").await.unwrap();
+}
+
+/// Stores that do not fence say so, and write as before.
+pub async fn no_fencing(store: &dyn Store) {
+    assert_eq!(store.take_epoch().await, Ok(None));
+    let a = aor("sip:unfenced@example.com");
+    store.claim_presentity(&a).await.unwrap();
+}

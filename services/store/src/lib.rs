@@ -59,6 +59,19 @@ pub enum StoreError {
         /// How many shards the refusing shard's list holds.
         shards: u32,
     },
+    /// A presence write carried an ownership epoch lower than the one
+    /// the presentity is stamped with: a shard on a newer shard list has
+    /// taken it over, so this writer's list is stale (fencing, DESIGN.md
+    /// §3). Nothing was written. Answered like [`StoreError::NotOwner`]:
+    /// the edge refreshes its list and asks the owner once more.
+    #[error("write to {aor} with epoch {epoch} fenced off by owner epoch {owner_epoch}")]
+    Fenced {
+        aor: Aor,
+        /// The writer's epoch.
+        epoch: u64,
+        /// The epoch the presentity is stamped with (higher).
+        owner_epoch: u64,
+    },
 }
 
 /// The registered bindings of one AOR and the version they were read at.
@@ -148,6 +161,31 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a subscription; deleting one that is not there is not an error.
     async fn delete_subscription(&self, presentity: &Aor, id: u64) -> Result<(), StoreError>;
 
+    /// Takes a new presence ownership epoch for this store (this process):
+    /// higher than every epoch taken before on the same backend, by any
+    /// process. From now on every presence write through this store
+    /// carries it and stamps the presentity with it; a write carrying a
+    /// lower epoch than the presentity's stamp is refused with
+    /// [`StoreError::Fenced`]. A shard takes one at start and each time its
+    /// shard list changes, so a shard on a newer list always writes with a
+    /// higher epoch than one still on an older list.
+    ///
+    /// `None`: this store does not fence (the default; the memory store
+    /// serves one process, where no other owner can exist).
+    async fn take_epoch(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    /// Stamps `presentity` with this store's epoch without writing state:
+    /// what a shard does to each presentity it takes over, before loading
+    /// it, so a stale owner's next write to it is refused. Refused with
+    /// [`StoreError::Fenced`] if a higher epoch stamped it already (a
+    /// newer owner exists). The default does nothing.
+    async fn claim_presentity(&self, presentity: &Aor) -> Result<(), StoreError> {
+        let _ = presentity;
+        Ok(())
+    }
+
     /// Everything stored for `presentity`, expired records included (the
     /// presence service expires them itself, with the NOTIFYs that go with it).
     async fn presence_state(
@@ -203,5 +241,6 @@ mod tests {
     #[tokio::test]
     async fn memory_store_meets_the_contract() {
         crate::conformance::run_all(&crate::MemoryStore::new()).await;
+        crate::conformance::no_fencing(&crate::MemoryStore::new()).await;
     }
 }

@@ -160,6 +160,14 @@ impl Store for Traced {
         .await
     }
 
+    async fn take_epoch(&self) -> Result<Option<u64>, StoreError> {
+        traced("take_epoch", self.inner.take_epoch()).await
+    }
+
+    async fn claim_presentity(&self, presentity: &Aor) -> Result<(), StoreError> {
+        traced("claim_presentity", self.inner.claim_presentity(presentity)).await
+    }
+
     async fn presence_state(
         &self,
         presentity: &Aor,

@@ -48,7 +48,7 @@ pub(crate) fn headers_from_wire(headers: Vec<pb::Header>) -> Vec<(String, String
 
 impl From<StoreError> for pb::StoreError {
     fn from(e: StoreError) -> Self {
-        use pb::store_error::{Conflict, Kind, NotOwner, QueueFull, Unavailable};
+        use pb::store_error::{Conflict, Fenced, Kind, NotOwner, QueueFull, Unavailable};
         let kind = match e {
             StoreError::Conflict(a) => Kind::Conflict(Conflict { aor: aor_string(a) }),
             StoreError::QueueFull(a) => Kind::QueueFull(QueueFull { aor: aor_string(a) }),
@@ -57,6 +57,15 @@ impl From<StoreError> for pb::StoreError {
                 aor: aor_string(aor),
                 shard,
                 shards,
+            }),
+            StoreError::Fenced {
+                aor,
+                epoch,
+                owner_epoch,
+            } => Kind::Fenced(Fenced {
+                aor: aor_string(aor),
+                epoch,
+                owner_epoch,
             }),
         };
         pb::StoreError { kind: Some(kind) }
@@ -75,6 +84,11 @@ impl TryFrom<pb::StoreError> for StoreError {
                 aor: aor("StoreError.not_owner.aor", n.aor)?,
                 shard: n.shard,
                 shards: n.shards,
+            },
+            Kind::Fenced(f) => StoreError::Fenced {
+                aor: aor("StoreError.fenced.aor", f.aor)?,
+                epoch: f.epoch,
+                owner_epoch: f.owner_epoch,
             },
         })
     }
@@ -110,6 +124,11 @@ mod tests {
                 aor: aor("sip:carol@example.com"),
                 shard: 1,
                 shards: 3,
+            },
+            StoreError::Fenced {
+                aor: aor("sip:dave@example.com"),
+                epoch: 4,
+                owner_epoch: 9,
             },
         ] {
             round_trip::<StoreError, pb::StoreError, _>(e);

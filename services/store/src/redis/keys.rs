@@ -40,6 +40,16 @@ pub(super) fn subscriptions(aor: &Aor) -> String {
     format!("pres:{{{aor}}}:subs")
 }
 
+/// `pres:{aor}:epoch`: the ownership epoch of the shard that last wrote or
+/// took over the presentity (fencing: a write with a lower epoch is
+/// refused). Kept an hour past the presentity's last record.
+pub(super) fn presence_epoch(aor: &Aor) -> String {
+    format!("pres:{{{aor}}}:epoch")
+}
+
+/// `pres:epoch`: the last presence ownership epoch handed out (INCR).
+pub(super) const PRESENCE_EPOCHS: &str = "pres:epoch";
+
 /// `pres:slot:{n}`: set of the AORs with presence state in Herald slot `n`
 /// ([`crate::slot_of`]; not a Redis Cluster slot).
 pub(super) fn presentities_in_slot(slot: u16) -> String {
@@ -83,6 +93,7 @@ mod tests {
             last_message_id(&aor),
             publications(&aor),
             subscriptions(&aor),
+            presence_epoch(&aor),
             credentials(&aor),
             document(&aor, "pres-rules/users/{x}/index"),
         ];

@@ -20,6 +20,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -124,6 +126,9 @@ impl Default for RedisConfig {
 pub struct RedisStore {
     conn: Conn,
     config: RedisConfig,
+    /// The presence ownership epoch this store writes with (0 until
+    /// [`Store::take_epoch`]); clones share it.
+    epoch: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -135,6 +140,7 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("kind", &kind)
             .field("config", &self.config)
+            .field("epoch", &self.epoch.load(Ordering::SeqCst))
             .finish()
     }
 }
@@ -226,7 +232,11 @@ impl RedisStore {
             connecting.await.map_err(unavailable)
         })
         .await?;
-        Ok(RedisStore { conn, config })
+        Ok(RedisStore {
+            conn,
+            config,
+            epoch: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Whether this store talks to a Redis Cluster.
@@ -291,21 +301,36 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let aor = presentity.as_str().as_bytes();
         let index = keys::presentities_in_slot(slot_of(presentity));
+        let epoch_key = keys::presence_epoch(presentity);
         let replaces = replaces.unwrap_or("").as_bytes();
-        let args: [&[u8]; 4] = [field.as_bytes(), &record, aor, replaces];
+        let epoch = self.epoch();
+        let epoch_arg = epoch.to_string();
+        let args: [&[u8]; 5] = [
+            field.as_bytes(),
+            &record,
+            aor,
+            replaces,
+            epoch_arg.as_bytes(),
+        ];
         if !self.is_cluster() {
-            let _: i64 = self
-                .invoke(&scripts::SAVE_PRESENCE, &[hash, other, &index], &args)
+            let was_empty: i64 = self
+                .invoke(
+                    &scripts::SAVE_PRESENCE,
+                    &[hash, other, &epoch_key, &index],
+                    &args,
+                )
                 .await?;
-            return Ok(());
+            return fenced(presentity, epoch, was_empty).map(drop);
         }
         let add = Cmd::sadd(&index, aor);
-        let keys = [hash, other];
+        let keys = [hash, other, &epoch_key];
         let (was_empty, _added) = tokio::try_join!(
             self.invoke::<i64>(&scripts::SAVE_PRESENCE, &keys, &args),
             self.query::<i64>(&add),
         )?;
-        if was_empty == 1 {
+        // Fenced: the index entry added alongside is a stale one at worst
+        // (tolerated), and the presentity has state anyway (its owner's).
+        if fenced(presentity, epoch, was_empty)? == 1 {
             let _: i64 = self.query(&add).await?;
         }
         Ok(())
@@ -323,17 +348,24 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let aor = presentity.as_str().as_bytes();
         let index = keys::presentities_in_slot(slot_of(presentity));
-        let args: [&[u8]; 2] = [field.as_bytes(), aor];
+        let epoch_key = keys::presence_epoch(presentity);
+        let epoch = self.epoch();
+        let epoch_arg = epoch.to_string();
+        let args: [&[u8]; 3] = [field.as_bytes(), aor, epoch_arg.as_bytes()];
         if !self.is_cluster() {
-            let _: i64 = self
-                .invoke(&scripts::DELETE_PRESENCE, &[hash, other, &index], &args)
+            let left: i64 = self
+                .invoke(
+                    &scripts::DELETE_PRESENCE,
+                    &[hash, other, &epoch_key, &index],
+                    &args,
+                )
                 .await?;
-            return Ok(());
+            return fenced(presentity, epoch, left).map(drop);
         }
         let left: i64 = self
-            .invoke(&scripts::DELETE_PRESENCE, &[hash, other], &args)
+            .invoke(&scripts::DELETE_PRESENCE, &[hash, other, &epoch_key], &args)
             .await?;
-        if left == 0 {
+        if fenced(presentity, epoch, left)? == 0 {
             let _: i64 = self.query(&Cmd::srem(&index, aor)).await?;
             let exists: i64 = self.query(&Cmd::exists(&[hash, other])).await?;
             if exists > 0 {
@@ -341,6 +373,11 @@ impl RedisStore {
             }
         }
         Ok(())
+    }
+
+    /// The epoch presence writes carry now.
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
     /// The members of the slot indexes of `slots`, as they are stored.
@@ -406,6 +443,20 @@ async fn bounded<T>(
         Err(_) => Err(StoreError::Unavailable(format!(
             "no answer from Redis within {limit:?}"
         ))),
+    }
+}
+
+/// A presence script's answer: a negative one is minus the epoch of the
+/// owner that fenced this writer off.
+fn fenced(presentity: &Aor, epoch: u64, answer: i64) -> Result<i64, StoreError> {
+    if answer < 0 {
+        Err(StoreError::Fenced {
+            aor: presentity.clone(),
+            epoch,
+            owner_epoch: answer.unsigned_abs(),
+        })
+    } else {
+        Ok(answer)
     }
 }
 
@@ -619,20 +670,57 @@ impl Store for RedisStore {
         winfo_version: u32,
     ) -> Result<(), StoreError> {
         let subs = keys::subscriptions(presentity);
-        let (id, cseq, winfo) = (
+        let epoch_key = keys::presence_epoch(presentity);
+        let epoch = self.epoch();
+        let (id, cseq, winfo, epoch_arg) = (
             id.to_string(),
             notify_cseq.to_string(),
             winfo_version.to_string(),
+            epoch.to_string(),
         );
         self.bounded(async {
-            let _: i64 = self
+            let updated: i64 = self
                 .invoke(
                     &scripts::SAVE_NOTIFY_COUNTERS,
-                    &[&subs],
-                    &[id.as_bytes(), cseq.as_bytes(), winfo.as_bytes()],
+                    &[&subs, &epoch_key],
+                    &[
+                        id.as_bytes(),
+                        cseq.as_bytes(),
+                        winfo.as_bytes(),
+                        epoch_arg.as_bytes(),
+                    ],
                 )
                 .await?;
-            Ok(())
+            fenced(presentity, epoch, updated).map(drop)
+        })
+        .await
+    }
+
+    /// `INCR pres:epoch`: one counter for every process on this Redis.
+    async fn take_epoch(&self) -> Result<Option<u64>, StoreError> {
+        let taken: u64 = self
+            .bounded(self.query(&Cmd::incr(keys::PRESENCE_EPOCHS, 1)))
+            .await?;
+        // Two takes finishing out of order still leave the higher one.
+        self.epoch.fetch_max(taken, Ordering::SeqCst);
+        Ok(Some(self.epoch()))
+    }
+
+    async fn claim_presentity(&self, presentity: &Aor) -> Result<(), StoreError> {
+        let epoch_key = keys::presence_epoch(presentity);
+        let pubs = keys::publications(presentity);
+        let subs = keys::subscriptions(presentity);
+        let epoch = self.epoch();
+        let epoch_arg = epoch.to_string();
+        self.bounded(async {
+            let claimed: i64 = self
+                .invoke(
+                    &scripts::CLAIM_PRESENCE,
+                    &[&epoch_key, &pubs, &subs],
+                    &[epoch_arg.as_bytes()],
+                )
+                .await?;
+            fenced(presentity, epoch, claimed).map(drop)
         })
         .await
     }

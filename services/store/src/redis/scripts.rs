@@ -1,7 +1,10 @@
 //! The Lua scripts that make each multi-key change atomic. Every script
 //! touches only keys of one AOR (one hash tag, so one Redis Cluster slot),
 //! except that on a standalone Redis the presence scripts also get the
-//! slot index as `KEYS[3]` and keep it in the same step.
+//! slot index as `KEYS[4]` and keep it in the same step.
+//!
+//! Every presence write carries the writer's ownership epoch and is
+//! refused when the presentity's stamp is higher ([`fence!`]).
 //!
 //! Numbers that can pass 2^31 (versions, message ids) are kept as decimal
 //! strings on the way out (`%.0f`): Lua 5.1 numbers are doubles, exact up
@@ -106,44 +109,100 @@ return 1
     )
 });
 
+/// The fencing check every presence script starts with (DESIGN.md §3):
+/// `EPOCH_KEY` holds the presentity's owner epoch, `EPOCH_ARG` the
+/// writer's. A lower writer epoch returns minus the owner's (always
+/// negative: the owner's is above the writer's, at least 0) and writes
+/// nothing; a higher one stamps the presentity with it.
+macro_rules! fence {
+    ($key:literal, $arg:literal) => {
+        concat!(
+            "local owner = tonumber(redis.call('GET', ",
+            $key,
+            ") or '0')\n",
+            "local epoch = tonumber(",
+            $arg,
+            ")\n",
+            "if owner > epoch then return -owner end\n",
+            "if epoch > owner then redis.call('SET', ",
+            $key,
+            ", ",
+            $arg,
+            ") end\n"
+        )
+    };
+}
+
 /// Writes one presence record. KEYS[1] the hash it goes in (publications
-/// or subscriptions), KEYS[2] the presentity's other hash, KEYS[3] (only on
-/// a standalone Redis) the slot index. ARGV[1] field, ARGV[2] JSON record,
-/// ARGV[3] the AOR, ARGV[4] a field of KEYS[1] the record replaces (empty:
-/// none), deleted in the same step.
-/// Returns 1 if the presentity had no record before, else 0.
+/// or subscriptions), KEYS[2] the presentity's other hash, KEYS[3] its
+/// owner epoch, KEYS[4] (only on a standalone Redis) the slot index.
+/// ARGV[1] field, ARGV[2] JSON record, ARGV[3] the AOR, ARGV[4] a field of
+/// KEYS[1] the record replaces (empty: none), deleted in the same step,
+/// ARGV[5] the writer's epoch.
+/// Returns 1 if the presentity had no record before, else 0; fenced, minus
+/// the owner's epoch.
 pub(super) static SAVE_PRESENCE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        fence!("KEYS[3]", "ARGV[5]"),
         r#"
+-- The presentity has state again: its epoch stays while it does.
+redis.call('PERSIST', KEYS[3])
 local was_empty = redis.call('EXISTS', KEYS[1], KEYS[2]) == 0
 if ARGV[4] ~= '' and ARGV[4] ~= ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[4]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if KEYS[3] then redis.call('SADD', KEYS[3], ARGV[3]) end
+if KEYS[4] then redis.call('SADD', KEYS[4], ARGV[3]) end
 if was_empty then return 1 end
 return 0
-"#,
-    )
+"#
+    ))
 });
 
 /// Deletes one presence record. KEYS as [`SAVE_PRESENCE`]; ARGV[1] field,
-/// ARGV[2] the AOR. Returns how many of the presentity's two hashes still
-/// exist (0: its state is gone, and on a standalone Redis so is its entry
-/// in the slot index).
+/// ARGV[2] the AOR, ARGV[3] the writer's epoch. Returns how many of the
+/// presentity's two hashes still exist (0: its state is gone, and on a
+/// standalone Redis so is its entry in the slot index; its epoch stays
+/// [`PAST_RETENTION_SECS`] more, far longer than a stale shard list
+/// lasts); fenced, minus the owner's epoch.
 pub(super) static DELETE_PRESENCE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    let body = concat!(
+        fence!("KEYS[3]", "ARGV[3]"),
         r#"
 redis.call('HDEL', KEYS[1], ARGV[1])
 local left = redis.call('EXISTS', KEYS[1], KEYS[2])
-if left == 0 and KEYS[3] then redis.call('SREM', KEYS[3], ARGV[2]) end
+if left == 0 then
+  if KEYS[4] then redis.call('SREM', KEYS[4], ARGV[2]) end
+  redis.call('EXPIRE', KEYS[3], ARGV_PAST_RETENTION)
+end
 return left
-"#,
-    )
+"#
+    );
+    Script::new(&body.replace("ARGV_PAST_RETENTION", &PAST_RETENTION_SECS.to_string()))
+});
+
+/// Stamps a presentity with the epoch of a shard taking it over.
+/// KEYS[1] its owner epoch, KEYS[2], KEYS[3] its two hashes. ARGV[1] the
+/// new owner's epoch. Returns 1; fenced (a newer owner stamped it), minus
+/// that owner's epoch. A presentity without state keeps the stamp
+/// [`PAST_RETENTION_SECS`].
+pub(super) static CLAIM_PRESENCE: LazyLock<Script> = LazyLock::new(|| {
+    let body = concat!(
+        fence!("KEYS[1]", "ARGV[1]"),
+        r#"
+if redis.call('EXISTS', KEYS[2], KEYS[3]) == 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV_PAST_RETENTION)
+end
+return 1
+"#
+    );
+    Script::new(&body.replace("ARGV_PAST_RETENTION", &PAST_RETENTION_SECS.to_string()))
 });
 
 /// Sets the NOTIFY CSeq and winfo version inside a stored subscription,
-/// if it is there. KEYS[1] `pres:{aor}:subs`. ARGV[1] subscription id,
-/// ARGV[2] notify_cseq, ARGV[3] winfo_version (decimal digits).
-/// Returns 1 when updated, 0 when the subscription is gone.
+/// if it is there. KEYS[1] `pres:{aor}:subs`, KEYS[2] the owner epoch.
+/// ARGV[1] subscription id, ARGV[2] notify_cseq, ARGV[3] winfo_version
+/// (decimal digits), ARGV[4] the writer's epoch.
+/// Returns 1 when updated, 0 when the subscription is gone; fenced, minus
+/// the owner's epoch.
 ///
 /// Edits the JSON text rather than decoding it: cjson would turn u64
 /// fields past 2^53 into doubles. serde_json writes each field name once,
@@ -151,7 +210,8 @@ return left
 /// the patterns cannot match there. A record without both fields is an
 /// error, not a silent no-op (the conformance tests would see it).
 pub(super) static SAVE_NOTIFY_COUNTERS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        fence!("KEYS[2]", "ARGV[4]"),
         r#"
 local record = redis.call('HGET', KEYS[1], ARGV[1])
 if not record then return 0 end
@@ -163,8 +223,8 @@ if cseq ~= 1 or winfo ~= 1 then
 end
 redis.call('HSET', KEYS[1], ARGV[1], record)
 return 1
-"#,
-    )
+"#
+    ))
 });
 
 /// Compare-and-set of one XCAP document. KEYS[1] `xcap:{aor}:doc:<path>`.
