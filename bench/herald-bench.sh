@@ -74,6 +74,8 @@ SIPP_BUF="${SIPP_BUF:-4194304}"
 MEM_RATE="${MEM_RATE:-2000}"
 MEM_SETTLE="${MEM_SETTLE:-35}"
 OUT="${OUT:-$REPO/bench/results/$(date +%Y%m%d-%H%M%S)}"
+# absolute: steps run the harness from inside $OUT/harness
+mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
 H="$OUT/harness"
 HERALD_PID=""
 RCVBUF_SYSCTL="${RCVBUF_SYSCTL:-}"
