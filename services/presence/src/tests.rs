@@ -44,6 +44,17 @@ type Harness = (
     mpsc::UnboundedReceiver<OutboundRequest>,
 );
 
+/// A recording edge whose clients answer 200 at once, and what it records.
+fn answering_200() -> (Arc<Recorder>, mpsc::UnboundedReceiver<OutboundRequest>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let recorder = Arc::new(Recorder {
+        tx,
+        status: Mutex::new(200),
+        delay: Duration::ZERO,
+    });
+    (recorder, rx)
+}
+
 fn service(delay: Duration) -> Harness {
     service_with(delay, PresenceConfig::default())
 }
@@ -283,12 +294,7 @@ async fn refresh_of_unknown_dialog_is_481() {
 #[tokio::test]
 async fn state_and_cseq_survive_a_restart_through_the_store() {
     let shared: Arc<dyn store::Store> = Arc::new(store::MemoryStore::new());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let recorder = Arc::new(Recorder {
-        tx,
-        status: Mutex::new(200),
-        delay: Duration::ZERO,
-    });
+    let (recorder, mut rx) = answering_200();
     let before = PresenceService::new(shared.clone(), recorder.clone(), PresenceConfig::default());
     before.subscribe(subscribe("c4")).await.unwrap();
     assert_eq!(next(&mut rx).await.cseq, 1);
@@ -413,16 +419,8 @@ async fn a_publication_expired_in_the_store_is_dropped_on_restore() {
     };
     shared.save_publication(&alice, stale).await.unwrap();
 
-    let (svc, _, mut rx) = {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let recorder = Arc::new(Recorder {
-            tx,
-            status: Mutex::new(200),
-            delay: Duration::ZERO,
-        });
-        let svc = PresenceService::new(shared.clone(), recorder.clone(), PresenceConfig::default());
-        (svc, recorder, rx)
-    };
+    let (recorder, mut rx) = answering_200();
+    let svc = PresenceService::new(shared.clone(), recorder, PresenceConfig::default());
     svc.restore(None).await.unwrap();
     assert_eq!(svc.counts().await, (0, 0));
     assert_eq!(
@@ -438,12 +436,7 @@ async fn a_publication_expired_in_the_store_is_dropped_on_restore() {
 #[tokio::test]
 async fn releasing_a_slot_forgets_its_presentities_but_not_their_stored_state() {
     let shared: Arc<dyn store::Store> = Arc::new(store::MemoryStore::new());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let recorder = Arc::new(Recorder {
-        tx,
-        status: Mutex::new(200),
-        delay: Duration::ZERO,
-    });
+    let (recorder, mut rx) = answering_200();
     let old = PresenceService::new(shared.clone(), recorder.clone(), PresenceConfig::default());
     old.subscribe(subscribe("c9")).await.unwrap();
     next(&mut rx).await;
@@ -481,12 +474,7 @@ async fn a_presentity_first_touched_by_a_request_is_loaded_from_the_store() {
     // after this shard loaded its slots: its first request for her loads
     // her from the store instead of starting from nothing.
     let shared: Arc<dyn store::Store> = Arc::new(store::MemoryStore::new());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let recorder = Arc::new(Recorder {
-        tx,
-        status: Mutex::new(200),
-        delay: Duration::ZERO,
-    });
+    let (recorder, mut rx) = answering_200();
     let other = PresenceService::new(shared.clone(), recorder.clone(), PresenceConfig::default());
     let this = PresenceService::new(shared, recorder, PresenceConfig::default());
     assert_eq!(this.restore(None).await.unwrap(), 0);
