@@ -8,9 +8,9 @@
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
-use herald_tests::{presence_owner, users_where};
+use herald_tests::{presence_owner, publish_and_watch, users_where};
 use sip::HeaderName;
-use testkit::presence::{etag, pidf_tuple, Dialog, PRESENCE};
+use testkit::presence::{etag, pidf_tuple, PRESENCE};
 use testkit::{secs, ClusterSpec, RedisKind, TestCluster, UdpUa};
 
 /// Lifetime of the short-lived publication and subscription, seconds:
@@ -19,21 +19,6 @@ const SHORT: u32 = 8;
 
 /// One presentity of the test: its publisher (on edge 0), its current
 /// entity tag, and a watcher (on edge 1) with its dialog.
-struct Presentity {
-    owner_before: u32,
-    owner_after: u32,
-    publisher: UdpUa,
-    etag: String,
-    watcher: UdpUa,
-    dialog: Dialog,
-}
-
-impl Presentity {
-    fn name(&self) -> String {
-        self.publisher.aor()
-    }
-}
-
 #[test]
 fn growing_presence_shards_from_two_to_three_loses_nothing() -> Result<()> {
     let mut cluster = TestCluster::start_with(
@@ -53,28 +38,7 @@ fn growing_presence_shards_from_two_to_three_loses_nothing() -> Result<()> {
     names.extend(users_where("stays-on-0-", 1, |aor| owner_after(aor) == 0)?);
     names.extend(users_where("stays-on-1-", 1, |aor| owner_after(aor) == 1)?);
 
-    let mut all = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let mut publisher = UdpUa::bind(name, edge_a)?;
-        let aor = publisher.aor();
-        let r = publisher.publish(&pidf_tuple(&aor, "phone", "open", Some("v1")), 600)?;
-        ensure!(r.status == 200, "PUBLISH {aor}: {} {}", r.status, r.reason);
-        let mut watcher = UdpUa::bind(&format!("watcher{i}"), edge_b)?;
-        let (dialog, first) = watcher.watch(&aor, PRESENCE, 600, secs(10))?;
-        ensure!(
-            first.body_text().contains("v1"),
-            "{aor}'s first NOTIFY: {}",
-            first.body_text()
-        );
-        all.push(Presentity {
-            owner_before: presence_owner(&aor, 2)?,
-            owner_after: owner_after(&aor),
-            etag: etag(&r)?,
-            publisher,
-            watcher,
-            dialog,
-        });
-    }
+    let mut all = publish_and_watch(&names, edge_a, edge_b, "watcher", (2, 3))?;
 
     // A moved presentity with a short-lived publication and a short-lived
     // watcher: the new owner must rebuild their timers from Redis.

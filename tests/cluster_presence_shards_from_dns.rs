@@ -8,20 +8,12 @@
 
 use anyhow::{ensure, Context, Result};
 use herald_tests::{
-    log_has_line, presence_owner, users_where, wait_for_log, wait_for_presence_list,
+    log_has_line, presence_owner, publish_and_watch, users_where, wait_for_log,
+    wait_for_presence_list,
 };
 use sip::HeaderName;
-use testkit::presence::{etag, pidf_tuple, Dialog, PRESENCE};
-use testkit::{secs, ClusterSpec, RedisKind, TestCluster, UdpUa};
-
-struct Presentity {
-    owner_before: u32,
-    owner_after: u32,
-    publisher: UdpUa,
-    etag: String,
-    watcher: UdpUa,
-    dialog: Dialog,
-}
+use testkit::presence::{etag, pidf_tuple};
+use testkit::{secs, ClusterSpec, RedisKind, TestCluster};
 
 #[test]
 fn presence_shards_follow_dns_as_it_grows_from_two_to_three() -> Result<()> {
@@ -44,28 +36,7 @@ fn presence_shards_follow_dns_as_it_grows_from_two_to_three() -> Result<()> {
     let mut names = users_where("dnsmoving", 2, |aor| owner_after(aor) == 2)?;
     names.extend(users_where("dns-stays-0-", 1, |aor| owner_after(aor) == 0)?);
     names.extend(users_where("dns-stays-1-", 1, |aor| owner_after(aor) == 1)?);
-    let mut all = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let mut publisher = UdpUa::bind(name, edge_a)?;
-        let aor = publisher.aor();
-        let r = publisher.publish(&pidf_tuple(&aor, "phone", "open", Some("v1")), 600)?;
-        ensure!(r.status == 200, "PUBLISH {aor}: {} {}", r.status, r.reason);
-        let mut watcher = UdpUa::bind(&format!("dnswatcher{i}"), edge_b)?;
-        let (dialog, first) = watcher.watch(&aor, PRESENCE, 600, secs(10))?;
-        ensure!(
-            first.body_text().contains("v1"),
-            "{aor}'s first NOTIFY: {}",
-            first.body_text()
-        );
-        all.push(Presentity {
-            owner_before: presence_owner(&aor, 2)?,
-            owner_after: owner_after(&aor),
-            etag: etag(&r)?,
-            publisher,
-            watcher,
-            dialog,
-        });
-    }
+    let mut all = publish_and_watch(&names, edge_a, edge_b, "dnswatcher", (2, 3))?;
 
     // Grow: shard 2 starts (counting itself as the third before DNS lists
     // it, so it loads the slots it will own), then DNS announces it.

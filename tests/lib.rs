@@ -228,6 +228,59 @@ pub fn users_where(
     Ok(found)
 }
 
+/// A presentity a re-sharding test follows: published through one edge,
+/// watched through another, with its owner under the old and the new list.
+pub struct MovedPresentity {
+    pub owner_before: u32,
+    pub owner_after: u32,
+    pub publisher: testkit::UdpUa,
+    pub etag: String,
+    pub watcher: testkit::UdpUa,
+    pub dialog: testkit::presence::Dialog,
+}
+
+impl MovedPresentity {
+    pub fn name(&self) -> String {
+        self.publisher.aor()
+    }
+}
+
+/// Publishes `v1` for each of `names` through `publish_via` and subscribes
+/// a watcher (`<watcher_prefix>N`) through `watch_via`, checking its first
+/// NOTIFY; owners are those of a `before`-shard and a `after`-shard list.
+pub fn publish_and_watch(
+    names: &[String],
+    publish_via: SocketAddr,
+    watch_via: SocketAddr,
+    watcher_prefix: &str,
+    (before, after): (usize, usize),
+) -> Result<Vec<MovedPresentity>> {
+    use testkit::presence::{etag, pidf_tuple, PRESENCE};
+    let mut all = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut publisher = testkit::UdpUa::bind(name, publish_via)?;
+        let aor = publisher.aor();
+        let r = publisher.publish(&pidf_tuple(&aor, "phone", "open", Some("v1")), 600)?;
+        ensure!(r.status == 200, "PUBLISH {aor}: {} {}", r.status, r.reason);
+        let mut watcher = testkit::UdpUa::bind(&format!("{watcher_prefix}{i}"), watch_via)?;
+        let (dialog, first) = watcher.watch(&aor, PRESENCE, 600, secs(10))?;
+        ensure!(
+            first.body_text().contains("v1"),
+            "{aor}'s first NOTIFY: {}",
+            first.body_text()
+        );
+        all.push(MovedPresentity {
+            owner_before: presence_owner(&aor, before)?,
+            owner_after: presence_owner(&aor, after)?,
+            etag: etag(&r)?,
+            publisher,
+            watcher,
+            dialog,
+        });
+    }
+    Ok(all)
+}
+
 /// The realm the digest tests run Herald with.
 pub const REALM: &str = "example.com";
 
