@@ -12,7 +12,7 @@ use herald_tests::{
     wait_for_presence_list,
 };
 use sip::HeaderName;
-use testkit::presence::{etag, pidf_tuple};
+use testkit::presence::etag;
 use testkit::{secs, ClusterSpec, RedisKind, TestCluster};
 
 #[test]
@@ -76,39 +76,7 @@ fn presence_shards_follow_dns_as_it_grows_from_two_to_three() -> Result<()> {
     // Requests land on the owners under three shards; the new owner has
     // the entity tags and the watchers.
     for p in &mut all {
-        let aor = p.publisher.aor();
-        let r = p.publisher.publish_refresh(&p.etag, 600)?;
-        ensure!(
-            r.status == 200,
-            "after DNS grew, {aor} (shard {} -> {}) refreshing {} got {} {}",
-            p.owner_before,
-            p.owner_after,
-            p.etag,
-            r.status,
-            r.reason
-        );
-        p.etag = etag(&r)?;
-        let r = p.publisher.publish_modify(
-            &p.etag,
-            &pidf_tuple(&aor, "phone", "closed", Some("v2")),
-            600,
-        )?;
-        ensure!(
-            r.status == 200,
-            "after DNS grew, {aor} modifying: {} {}",
-            r.status,
-            r.reason
-        );
-        p.etag = etag(&r)?;
-        let n = p
-            .watcher
-            .recv_notify(&mut p.dialog, secs(10))
-            .with_context(|| format!("{aor}'s watcher after DNS grew"))?;
-        ensure!(
-            n.body_text().contains("v2"),
-            "{aor}'s watcher sees the change: {}",
-            n.body_text()
-        );
+        p.refresh_modify_and_watch("after DNS grew")?;
     }
 
     // Requests for the moved presentities really go to shard 2: with it

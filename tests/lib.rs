@@ -243,6 +243,51 @@ impl MovedPresentity {
     pub fn name(&self) -> String {
         self.publisher.aor()
     }
+
+    /// Refreshes the publication's entity tag, modifies it to `v2`, and
+    /// checks the watcher is told; `when` names the moment in errors.
+    pub fn refresh_modify_and_watch(&mut self, when: &str) -> Result<()> {
+        use testkit::presence::{etag, pidf_tuple};
+        let aor = self.name();
+        let r = self.publisher.publish_refresh(&self.etag, 600)?;
+        ensure!(
+            r.status == 200,
+            "{when}, {aor} (shard {} -> {}) refreshing its entity tag {} got {} {}",
+            self.owner_before,
+            self.owner_after,
+            self.etag,
+            r.status,
+            r.reason
+        );
+        self.etag = etag(&r)?;
+        let r = self.publisher.publish_modify(
+            &self.etag,
+            &pidf_tuple(&aor, "phone", "closed", Some("v2")),
+            600,
+        )?;
+        ensure!(
+            r.status == 200,
+            "{when}, {aor} modifying: {} {}",
+            r.status,
+            r.reason
+        );
+        self.etag = etag(&r)?;
+        let n = self
+            .watcher
+            .recv_notify(&mut self.dialog, secs(10))
+            .with_context(|| {
+                format!(
+                    "{aor}'s watcher {when} (shard {} -> {})",
+                    self.owner_before, self.owner_after
+                )
+            })?;
+        ensure!(
+            n.body_text().contains("v2"),
+            "{aor}'s watcher sees the change: {}",
+            n.body_text()
+        );
+        Ok(())
+    }
 }
 
 /// Publishes `v1` for each of `names` through `publish_via` and subscribes
