@@ -36,6 +36,9 @@
 #   REPEAT=0          after stepping, run the highest passing rate this many more times
 #   MEM_RATE=2000 MEM_SETTLE=35   (Herald keeps UDP server transactions for
 #                     Timer J = 64*T1 = 32 s; settle past it before reading RSS)
+#   MEM_HEALTH=127.0.0.1:5079  /metrics of the memory test's Herald: beside RSS it
+#                     reads the allocator's live bytes (herald_memory_allocated, the
+#                     figure comparable with Kamailio's shm real_used) and active pages
 #   RCVBUF_SYSCTL=   e.g. 4194304: set net.core.rmem_default (root) for the run and
 #                     restore it after. Builds before 2f1b9d5 left their UDP socket at
 #                     the kernel default (212,992 B here; Kamailio's reference config
@@ -73,6 +76,7 @@ IM_UAS_PORT="${IM_UAS_PORT:-5080}"
 SIPP_BUF="${SIPP_BUF:-4194304}"
 MEM_RATE="${MEM_RATE:-2000}"
 MEM_SETTLE="${MEM_SETTLE:-35}"
+MEM_HEALTH="${MEM_HEALTH:-127.0.0.1:5079}"
 OUT="${OUT:-$REPO/bench/results/$(date +%Y%m%d-%H%M%S)}"
 # absolute: steps run the harness from inside $OUT/harness
 mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
@@ -175,6 +179,14 @@ herald_mem() {  # "rss_kB hwm_kB pss_kB", summed over the cluster's processes
 		pss=$((pss + $(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)))
 	done
 	echo "$rss $hwm $pss"
+}
+# "allocated_kB active_kB" from the allocator gauges on $MEM_HEALTH (-1 -1 if
+# the build has none: before the herald.memory.* gauges).
+herald_alloc() {
+	curl -s "http://$MEM_HEALTH/metrics" | awk '
+		/^herald_memory_allocated[{ ]/ {a = int($NF / 1024)}
+		/^herald_memory_active[{ ]/ {b = int($NF / 1024)}
+		END {print (a == "" ? -1 : a), (b == "" ? -1 : b)}'
 }
 
 # The local cluster of CLUSTER=1. Ports from CL_PORT: +0/+1 edges' gRPC,
@@ -389,28 +401,33 @@ step_scenario() {
 # RSS of the Herald process per 1,000 held subscriptions (subscribe.xml, as
 # bench.sh's memory test, read from /proc instead of Kamailio's shm counters).
 memory() {
-	local n1=${1:-10000} n2=${2:-50000} d="$OUT/memory" m0 m1 m2 ok
+	local n1=${1:-10000} n2=${2:-50000} d="$OUT/memory" m0 m1 m2 ok args=$HERALD_ARGS
 	mkdir -p "$d"
+	HERALD_ARGS="$args --health-listen $MEM_HEALTH"
 	start_herald; sleep 3
-	m0=$(herald_mem)
+	HERALD_ARGS=$args
+	m0="$(herald_mem) $(herald_alloc)"
 	(cd "$d" && sipp "$TARGET" -sf "$H/subscribe.xml" -inf "$H/users.csv" -r "$MEM_RATE" -m "$n1" -l $((MEM_RATE * 6)) \
 		-i 127.0.0.1 -p 7000 -mp 16200 -t u1 -nostdin -buff_size "$SIPP_BUF" -recv_timeout 5000 -trace_screen >/dev/null 2>&1)
-	sleep "$MEM_SETTLE"; m1=$(herald_mem)
+	sleep "$MEM_SETTLE"; m1="$(herald_mem) $(herald_alloc)"
 	(cd "$d" && sipp "$TARGET" -sf "$H/subscribe.xml" -inf "$H/users.csv" -r "$MEM_RATE" -m $((n2 - n1)) -l $((MEM_RATE * 6)) \
 		-i 127.0.0.1 -p 7001 -mp 16300 -t u1 -nostdin -buff_size "$SIPP_BUF" -recv_timeout 5000 -trace_screen >/dev/null 2>&1)
-	sleep "$MEM_SETTLE"; m2=$(herald_mem)
+	sleep "$MEM_SETTLE"; m2="$(herald_mem) $(herald_alloc)"
 	stop_herald
 	ok=$(cat "$d"/subscribe_*_screen.log | awk -F'|' '/Successful call/{gsub(/ /,"",$3); s+=$3} END{print s+0}')
 	python3 - "$m0" "$m1" "$m2" "$n1" "$n2" "$ok" <<'EOF' | tee -a "$OUT/memory.jsonl"
 import json, sys
 m = [[int(x) for x in s.split()] for s in sys.argv[1:4]]
 n1, n2, ok = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-keys = ["rss_kB", "hwm_kB", "pss_kB"]
+keys = ["rss_kB", "hwm_kB", "pss_kB", "allocated_kB", "active_kB"]
 d = dict(subs_ok=ok, n1=n1, n2=n2, base=dict(zip(keys, m[0])), at_n1=dict(zip(keys, m[1])), at_n2=dict(zip(keys, m[2])))
 d["rss_kB_per_1000_subs_0_to_n1"] = round((m[1][0] - m[0][0]) / (n1 / 1000), 1)
 d["rss_kB_per_1000_subs_n1_to_n2"] = round((m[2][0] - m[1][0]) / ((n2 - n1) / 1000), 1)
 d["rss_kB_per_1000_subs_0_to_n2"] = round((m[2][0] - m[0][0]) / (n2 / 1000), 1)
 d["pss_kB_per_1000_subs_n1_to_n2"] = round((m[2][2] - m[1][2]) / ((n2 - n1) / 1000), 1)
+if m[2][3] >= 0:
+    d["allocated_kB_per_1000_subs_n1_to_n2"] = round((m[2][3] - m[1][3]) / ((n2 - n1) / 1000), 1)
+    d["active_kB_per_1000_subs_n1_to_n2"] = round((m[2][4] - m[1][4]) / ((n2 - n1) / 1000), 1)
 print(json.dumps(d))
 EOF
 }

@@ -24,6 +24,40 @@ use edge::Listeners;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// What the allocator holds, as gauges read at each collection: live bytes
+/// (what the process's state takes, the figure comparable with Kamailio's
+/// shared-memory `real_used`), the pages they occupy, and the pages
+/// resident. The gap between the first two is fragmentation.
+fn allocator_gauges() {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let m = telemetry::metrics();
+    type Read = fn() -> tikv_jemalloc_ctl::Result<usize>;
+    let gauges: [(&str, &str, Read); 3] = [
+        (
+            "herald.memory.allocated",
+            "Bytes allocated by the process and not freed (jemalloc stats.allocated)",
+            stats::allocated::read,
+        ),
+        (
+            "herald.memory.active",
+            "Bytes in pages holding allocations (jemalloc stats.active)",
+            stats::active::read,
+        ),
+        (
+            "herald.memory.resident",
+            "Bytes of the allocator's pages resident in memory (jemalloc stats.resident)",
+            stats::resident::read,
+        ),
+    ];
+    for (name, description, read) in gauges {
+        m.gauge(name, description, move || {
+            // The counters are cached until the epoch advances.
+            let _ = epoch::advance();
+            read().map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
+        });
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::resolve(cli.options) {
@@ -65,6 +99,7 @@ fn main() -> ExitCode {
         }
     };
     health::set_metrics(telemetry.prometheus());
+    allocator_gauges();
     let result = runtime.block_on(async {
         match role {
             Role::All => roles::all(config).await,

@@ -125,11 +125,7 @@ pub(crate) fn notify_views(p: &mut Presentity) {
             continue;
         }
         let body = render(aor, composed, views, &s.view);
-        if s.last_body.as_ref() != Some(&body) {
-            s.last_body = Some(Arc::clone(&body));
-            s.notifier
-                .push(None, Some(crate::notify::Body::Presence(body)));
-        }
+        s.notifier.push_document(None, body);
     }
 }
 
@@ -156,13 +152,20 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
         let outcome = decide(inner, p, &watcher, Package::Presence, now);
         match outcome {
             Outcome::Rejected => {
-                subscription::end(inner, p, id, Some("rejected"), "rejected", now).await;
+                subscription::end(
+                    inner,
+                    p,
+                    id,
+                    Some(crate::notify::Reason::Rejected),
+                    "rejected",
+                    now,
+                )
+                .await;
             }
             Outcome::Pending => {
                 if s.authorization == Authorization::Active {
                     set_authorization(inner, p, id, Authorization::Pending, "subscribe").await;
                     if let Some(s) = p.subscriptions.get_mut(&id) {
-                        s.last_body = None;
                         s.notifier.push(
                             Some(crate::notify::NotifyState::Pending {
                                 expires_at: s.expires_at(),
@@ -190,11 +193,7 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
                     (was == Authorization::Pending).then_some(crate::notify::NotifyState::Active {
                         expires_at: s.expires_at(),
                     });
-                if state.is_some() || s.last_body.as_ref() != Some(&body) {
-                    s.last_body = Some(Arc::clone(&body));
-                    s.notifier
-                        .push(state, Some(crate::notify::Body::Presence(body)));
-                }
+                s.notifier.push_document(state, body);
                 if was == Authorization::Pending {
                     winfo_changes.push(winfo::entry(s, "approved", false, now));
                 }
@@ -218,8 +217,10 @@ async fn set_authorization(
         return;
     };
     let mut record = store::SubscriptionRecord::clone(&s.record);
-    record.pending = authorization == Authorization::Pending;
-    record.last_event = event.into();
+    record.set_pending(authorization == Authorization::Pending);
+    if let Err(e) = record.set_last_event(event) {
+        tracing::warn!(%aor, error = %e, "watcher-info event not recorded");
+    }
     if let Some(store) = inner.durable() {
         if let Err(e) = store.save_subscription(&aor, record.clone()).await {
             tracing::warn!(%aor, error = %e, "authorization change not stored");

@@ -124,6 +124,65 @@ pub(crate) enum Item {
     Subscription(Arc<Aor>, SubscriptionId),
 }
 
+/// The expiry index: what ends when. Publications and subscriptions in
+/// separate sets: a B-tree node is sized by its entries, and a
+/// subscription's (time, presentity, id) takes 24 bytes where an entry that
+/// could hold an entity tag takes 40 (one per held subscription).
+#[derive(Default)]
+pub(crate) struct Expiries {
+    publications: BTreeSet<(UnixTime, Arc<Aor>, ETag)>,
+    subscriptions: BTreeSet<(UnixTime, Arc<Aor>, SubscriptionId)>,
+}
+
+impl Expiries {
+    fn insert(&mut self, at: UnixTime, item: &Item) {
+        match item {
+            Item::Publication(aor, etag) => {
+                self.publications
+                    .insert((at, Arc::clone(aor), etag.clone()));
+            }
+            Item::Subscription(aor, id) => {
+                self.subscriptions.insert((at, Arc::clone(aor), *id));
+            }
+        }
+    }
+
+    fn remove(&mut self, at: UnixTime, item: &Item) {
+        match item {
+            Item::Publication(aor, etag) => {
+                self.publications
+                    .remove(&(at, Arc::clone(aor), etag.clone()));
+            }
+            Item::Subscription(aor, id) => {
+                self.subscriptions.remove(&(at, Arc::clone(aor), *id));
+            }
+        }
+    }
+
+    /// Entries due at `now`, removed, earliest first (publications before
+    /// subscriptions due the same second).
+    fn pop_due(&mut self, now: UnixTime) -> Vec<Item> {
+        let mut due = Vec::new();
+        while self.publications.first().is_some_and(|e| e.0 <= now) {
+            if let Some((at, aor, etag)) = self.publications.pop_first() {
+                due.push((at, Item::Publication(aor, etag)));
+            }
+        }
+        while self.subscriptions.first().is_some_and(|e| e.0 <= now) {
+            if let Some((at, aor, id)) = self.subscriptions.pop_first() {
+                due.push((at, Item::Subscription(aor, id)));
+            }
+        }
+        due.sort_by_key(|(at, _)| *at);
+        due.into_iter().map(|(_, item)| item).collect()
+    }
+
+    /// Publications and subscriptions in the index.
+    fn len(&self) -> (usize, usize) {
+        (self.publications.len(), self.subscriptions.len())
+    }
+}
+
 /// Identifies a subscription within its dialog (RFC 6665 §4.1.2: Call-ID,
 /// tags, and the Event package with its id), borrowed from the request or
 /// the subscription's record.
@@ -182,16 +241,14 @@ pub(crate) type Cell = Arc<tokio::sync::Mutex<Presentity>>;
 
 pub(crate) struct Inner {
     pub config: PresenceConfig,
-    /// Behind a thin pointer: every notifier holds one.
-    pub delivery: Arc<Arc<dyn EdgeDelivery>>,
+    pub delivery: Arc<dyn EdgeDelivery>,
     pub store: Arc<dyn Store>,
     /// The users' XCAP documents (pres-rules, pidf-manipulation); unset,
     /// the configured policy applies to everyone and xcap-diff is not served.
     pub documents: OnceLock<Arc<dyn PresenceDocuments>>,
     presentities: Mutex<HashMap<Arc<Aor>, Cell>>,
     pub dialogs: Mutex<Dialogs>,
-    /// Expiry index: what ends when.
-    pub expiries: Mutex<BTreeSet<(UnixTime, Item)>>,
+    pub expiries: Mutex<Expiries>,
     /// What lives on each connection flow.
     pub flows: Mutex<HashMap<FlowToken, HashSet<Item>>>,
     /// Live subscriptions per watcher (its address of record as text).
@@ -239,7 +296,7 @@ impl Inner {
     }
 
     pub(crate) fn index(&self, at: UnixTime, item: Item, flow: Option<&str>) {
-        lock(&self.expiries).insert((at, item.clone()));
+        lock(&self.expiries).insert(at, &item);
         if let Some(flow) = flow {
             lock(&self.flows)
                 .entry(FlowToken(flow.to_string()))
@@ -249,7 +306,7 @@ impl Inner {
     }
 
     pub(crate) fn unindex(&self, at: UnixTime, item: &Item, flow: Option<&str>) {
-        lock(&self.expiries).remove(&(at, item.clone()));
+        lock(&self.expiries).remove(at, item);
         if let Some(flow) = flow {
             let mut flows = lock(&self.flows);
             if let Some(set) = flows.get_mut(flow) {
@@ -263,17 +320,7 @@ impl Inner {
 
     /// Entries due at `now`, removed from the index.
     fn due(&self, now: UnixTime) -> Vec<Item> {
-        let mut expiries = lock(&self.expiries);
-        let mut due = Vec::new();
-        while let Some(first) = expiries.first() {
-            if first.0 > now {
-                break;
-            }
-            if let Some((_, item)) = expiries.pop_first() {
-                due.push(item);
-            }
-        }
-        due
+        lock(&self.expiries).pop_due(now)
     }
 }
 
@@ -292,12 +339,12 @@ impl PresenceService {
         PresenceService {
             inner: Arc::new(Inner {
                 config,
-                delivery: Arc::new(delivery),
+                delivery,
                 store,
                 documents: OnceLock::new(),
                 presentities: Mutex::new(HashMap::new()),
                 dialogs: Mutex::new(Dialogs::new()),
-                expiries: Mutex::new(BTreeSet::new()),
+                expiries: Mutex::new(Expiries::default()),
                 flows: Mutex::new(HashMap::new()),
                 per_watcher: Mutex::new(HashMap::new()),
             }),
@@ -345,12 +392,7 @@ impl PresenceService {
     /// (every live one has an expiry): cheap and lock-free of presentity
     /// state, for gauges read at each metrics collection.
     pub fn held(&self) -> (usize, usize) {
-        let expiries = lock(&self.inner.expiries);
-        let publications = expiries
-            .iter()
-            .filter(|(_, item)| matches!(item, Item::Publication(..)))
-            .count();
-        (publications, expiries.len() - publications)
+        lock(&self.inner.expiries).len()
     }
 
     /// Publications and subscriptions held, for metrics and tests.

@@ -91,9 +91,7 @@ pub(crate) struct Subscription {
     pub authorization: Authorization,
     /// What it is shown while active (presence only).
     pub view: View,
-    /// The presence document last queued to it, so a change its view
-    /// does not show sends nothing.
-    pub last_body: Option<Arc<str>>,
+    /// Its NOTIFY queue, which also keeps the document last queued to it.
     pub notifier: Notifier,
     /// The stored image of this subscription, the one copy of its dialog
     /// data (shared with the notifier; replaced on refresh).
@@ -108,7 +106,7 @@ impl Subscription {
 
     /// The last RFC 3857 event of this watcher (subscribe, approved, ...).
     pub(crate) fn last_event(&self) -> &'static str {
-        crate::winfo::event_name(&self.record.last_event)
+        crate::winfo::event_name(self.record.last_event())
     }
 
     /// The dialog index key (RFC 6665 §4.1.2).
@@ -124,7 +122,7 @@ impl Subscription {
 
     /// The connection NOTIFYs travel over, when it is one.
     pub(crate) fn flow(&self) -> Option<&str> {
-        self.record.connection.then(|| self.record.flow())
+        self.record.connection().then(|| self.record.flow())
     }
 }
 
@@ -185,5 +183,18 @@ impl Presentity {
     /// Keeps orders of restored publications below new ones.
     pub(crate) fn observe_order(&mut self, order: u64) {
         self.next_order = self.next_order.max(order);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Presence boxes each subscription: 48 bytes is one jemalloc class.
+    #[test]
+    fn a_subscription_fits_in_48_bytes() {
+        assert!(
+            std::mem::size_of::<super::Subscription>() <= 48,
+            "{}",
+            std::mem::size_of::<super::Subscription>()
+        );
     }
 }

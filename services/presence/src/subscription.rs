@@ -14,7 +14,7 @@ use sip::Aor;
 use store::{SubscriptionFields, SubscriptionRecord, UnixTime};
 
 use crate::authorize::{self, Outcome};
-use crate::notify::{Body, DialogOut, Notifier, NotifyState};
+use crate::notify::{Body, DialogOut, Notifier, NotifyState, Reason};
 use crate::state::{Authorization, Package, Presentity, Subscription, SubscriptionId, View};
 use crate::{compose, documents, lock, winfo, xcapdiff, DialogKey, Inner, Item};
 
@@ -149,9 +149,9 @@ async fn create(
         }
     };
     let watcher = req.watcher.to_string();
-    let record = SubscriptionRecord::from(SubscriptionFields {
+    let record = SubscriptionRecord::try_from(SubscriptionFields {
         id: rand::random::<u64>(),
-        package: package.name().into(),
+        package: package.name(),
         event_id: req.event_id.as_deref(),
         watcher: &watcher,
         watcher_display: display_name(&req.dialog.remote_uri),
@@ -161,23 +161,24 @@ async fn create(
         remote_uri: &req.dialog.remote_uri,
         local_uri: &req.dialog.local_uri,
         remote_target: &req.dialog.remote_target,
-        route_set: req.dialog.route_set.clone(),
+        route_set: &req.dialog.route_set,
         flow: &req.flow.0,
         connection: req.connection,
         created_at: now,
         expires_at: now.plus_secs(u64::from(expires)),
         pending: authorization == Authorization::Pending,
-        last_event: "subscribe".into(),
+        last_event: "subscribe",
         notify_cseq: 0,
         winfo_version: 0,
-        watched,
-    });
-    let body = first_body(inner, p, package, &view, &record.watched, now).await?;
+        watched: &watched,
+    })
+    .map_err(|_| PresenceError::TooLarge)?;
+    let body = first_body(inner, p, package, &view, &watched, now).await?;
     if expires == 0 {
         let notifier = spawn_notifier(inner, &p.aor, &Arc::new(record), package);
         notifier.push(
             Some(NotifyState::Terminated {
-                reason: Some("timeout"),
+                reason: Some(Reason::Timeout),
                 with_state: authorization == Authorization::Active,
             }),
             Some(body),
@@ -188,10 +189,7 @@ async fn create(
     if let Some(store) = inner.durable() {
         store.save_subscription(&p.aor, record.clone()).await?;
     }
-    let mut subscription = build(inner, &p.aor, record, package, view);
-    if let Body::Presence(doc) = &body {
-        subscription.last_body = Some(Arc::clone(doc));
-    }
+    let subscription = build(inner, &p.aor, record, package, view);
     subscription.notifier.push(
         Some(state_of(authorization, subscription.expires_at())),
         Some(body),
@@ -219,9 +217,8 @@ fn spawn_notifier(
     };
     Notifier::spawn(
         Arc::downgrade(inner),
-        Arc::clone(&inner.delivery),
         out,
-        if record.pending {
+        if record.pending() {
             NotifyState::Pending {
                 expires_at: record.expires_at,
             }
@@ -249,13 +246,12 @@ fn build(
     Subscription {
         id: SubscriptionId(record.id),
         package,
-        authorization: if record.pending {
+        authorization: if record.pending() {
             Authorization::Pending
         } else {
             Authorization::Active
         },
         view,
-        last_body: None,
         notifier,
         record,
     }
@@ -302,7 +298,7 @@ fn uncount_watcher(inner: &Inner, watcher: &str) {
 /// view is what the rules grant now; whether it is still authorized at all
 /// is settled by the re-evaluation that follows a restore.
 pub(crate) fn restore(inner: &Arc<Inner>, p: &mut Presentity, record: SubscriptionRecord) {
-    let Some(package) = Package::parse(&record.package) else {
+    let Some(package) = Package::parse(record.package()) else {
         return;
     };
     let view = match record.watcher().parse::<Aor>() {
@@ -312,9 +308,11 @@ pub(crate) fn restore(inner: &Arc<Inner>, p: &mut Presentity, record: Subscripti
         },
         Err(_) => View::Neutral,
     };
-    let mut subscription = build(inner, &p.aor, record, package, view);
+    let subscription = build(inner, &p.aor, record, package, view);
     if package == Package::Presence && subscription.authorization == Authorization::Active {
-        subscription.last_body = Some(authorize::body_for(p, &subscription.view));
+        subscription
+            .notifier
+            .sent_document(authorize::body_for(p, &subscription.view));
     }
     insert(inner, p, subscription);
 }
@@ -422,23 +420,24 @@ async fn refresh(
     // watcher may have come back over another connection (RFC 5626
     // style): NOTIFYs follow it there.
     if !req.dialog.remote_target.is_empty() {
-        record.set_remote_target(&req.dialog.remote_target);
+        record
+            .set_remote_target(&req.dialog.remote_target)
+            .map_err(|_| PresenceError::TooLarge)?;
     }
-    record.set_flow(&req.flow);
-    record.connection = req.connection;
+    record
+        .set_flow(&req.flow, req.connection)
+        .map_err(|_| PresenceError::TooLarge)?;
     if let Some(store) = inner.durable() {
         store.save_subscription(&p.aor, record.clone()).await?;
     }
 
-    let (package, view, watched) = (s.package, s.view.clone(), s.record.watched.clone());
+    let (package, view) = (s.package, s.view.clone());
+    let watched: Vec<String> = s.record.watched().map(str::to_string).collect();
     let body = first_body(inner, p, package, &view, &watched, now).await?;
     let aor = p.aor.clone();
     let Some(s) = p.subscriptions.get_mut(&id) else {
         return Err(PresenceError::NoSuchSubscription);
     };
-    if let Body::Presence(doc) = &body {
-        s.last_body = Some(Arc::clone(doc));
-    }
     let item = Item::Subscription(aor, id);
     inner.unindex(s.expires_at(), &item, s.flow());
     s.record = Arc::new(record);
@@ -458,7 +457,7 @@ pub(crate) async fn end(
     inner: &Arc<Inner>,
     p: &mut Presentity,
     id: SubscriptionId,
-    reason: Option<&'static str>,
+    reason: Option<Reason>,
     winfo_event: &'static str,
     now: UnixTime,
 ) {
@@ -484,7 +483,8 @@ pub(crate) async fn end(
         Some(NotifyState::Terminated {
             reason,
             // A rejected watcher is shown nothing more (RFC 5025 §3.2.1).
-            with_state: s.authorization == Authorization::Active && reason != Some("rejected"),
+            with_state: s.authorization == Authorization::Active
+                && reason != Some(Reason::Rejected),
         }),
         None,
     );
@@ -505,7 +505,7 @@ pub(crate) async fn expire(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId, no
             .get(&id)
             .is_some_and(|s| s.expires_at() <= now)
         {
-            end(inner, &mut p, id, Some("timeout"), "timeout", now).await;
+            end(inner, &mut p, id, Some(Reason::Timeout), "timeout", now).await;
         }
     }
     drop(cell);
@@ -516,7 +516,7 @@ pub(crate) async fn expire(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId, no
 /// subscription ends at once. The final NOTIFY attempt fails fast on the
 /// closed flow and lets the notifier task finish.
 pub(crate) async fn flow_gone(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId) {
-    end_now(inner, aor, id, Some("deactivated")).await;
+    end_now(inner, aor, id, Some(Reason::Deactivated)).await;
 }
 
 /// A NOTIFY failed (481, timeout, error): the watcher is gone.
@@ -524,7 +524,7 @@ pub(crate) async fn notify_failed(inner: &Arc<Inner>, aor: &Aor, id: Subscriptio
     end_now(inner, aor, id, None).await;
 }
 
-async fn end_now(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId, reason: Option<&'static str>) {
+async fn end_now(inner: &Arc<Inner>, aor: &Aor, id: SubscriptionId, reason: Option<Reason>) {
     let Some(cell) = inner.existing(aor) else {
         return;
     };

@@ -104,11 +104,15 @@ pub(crate) fn watched_from_body(
 }
 
 /// Is `selector` among the documents a subscription watches?
-pub(crate) fn watches(watched: &[String], selector: &str) -> bool {
-    watched.is_empty()
-        || watched
-            .iter()
-            .any(|w| w == selector || (w.ends_with('/') && selector.starts_with(w.as_str())))
+pub(crate) fn watches<'a>(watched: impl IntoIterator<Item = &'a str>, selector: &str) -> bool {
+    let mut none = true;
+    for w in watched {
+        if w == selector || (w.ends_with('/') && selector.starts_with(w)) {
+            return true;
+        }
+        none = false;
+    }
+    none
 }
 
 /// The application/xcap-diff+xml document (RFC 5874 §4).
@@ -156,7 +160,7 @@ pub(crate) async fn full_state(
         .documents(user)
         .await?
         .into_iter()
-        .filter(|(sel, _)| watches(watched, sel))
+        .filter(|(sel, _)| watches(watched.iter().map(String::as_str), sel))
         .map(|(sel, etag)| DiffEntry {
             sel,
             previous_etag: None,
@@ -177,7 +181,7 @@ pub(crate) fn changed(p: &Presentity, change: &DocumentChange, inner: &Inner) {
     };
     let mut root: Option<Arc<str>> = None;
     for s in p.subscriptions.values() {
-        if s.package != Package::XcapDiff || !watches(&s.record.watched, &change.selector) {
+        if s.package != Package::XcapDiff || !watches(s.record.watched(), &change.selector) {
             continue;
         }
         let root = root.get_or_insert_with(|| Arc::from(source.xcap_root()));
@@ -206,19 +210,20 @@ mod tests {
         );
         let watched = watched_from_body(Some(RESOURCE_LISTS_TYPE), &body).unwrap();
         assert_eq!(watched.len(), 2);
+        let watched: Vec<&str> = watched.iter().map(String::as_str).collect();
         assert!(watches(
-            &watched,
+            watched.iter().copied(),
             "resource-lists/users/sip:a@example.com/index"
         ));
         assert!(watches(
-            &watched,
+            watched.iter().copied(),
             "pres-rules/users/sip:a@example.com/index"
         ));
         assert!(!watches(
-            &watched,
+            watched.iter().copied(),
             "rls-services/users/sip:a@example.com/index"
         ));
-        assert!(watches(&[], "anything"));
+        assert!(watches([], "anything"));
         assert!(matches!(
             watched_from_body(Some("text/plain"), &body),
             Err(PresenceError::UnsupportedMediaType { .. })

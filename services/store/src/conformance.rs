@@ -211,9 +211,9 @@ async fn presence_records(store: &dyn Store) {
         .await
         .unwrap();
     let original = publication.clone();
-    let subscription = SubscriptionRecord::from(SubscriptionFields {
+    let subscription = SubscriptionRecord::try_from(SubscriptionFields {
         id: 7,
-        package: "presence".into(),
+        package: "presence",
         event_id: None,
         watcher: "sip:w@example.com",
         watcher_display: Some("W"),
@@ -223,17 +223,18 @@ async fn presence_records(store: &dyn Store) {
         remote_uri: "<sip:w@example.com>;tag=r",
         local_uri: "<sip:pres@example.com>",
         remote_target: "sip:w@127.0.0.1:5070",
-        route_set: vec!["<sip:proxy;lr>".into()],
+        route_set: &["<sip:proxy;lr>".into()],
         flow: "udp/x",
         connection: false,
         created_at: UnixTime(100),
         expires_at: UnixTime(700),
         pending: false,
-        last_event: "subscribe".into(),
+        last_event: "subscribe",
         notify_cseq: 1,
         winfo_version: 0,
-        watched: vec!["pres-rules/users/sip:pres@example.com/index".into()],
-    });
+        watched: &["pres-rules/users/sip:pres@example.com/index".into()],
+    })
+    .unwrap();
     store
         .save_subscription(&a, subscription.clone())
         .await
@@ -246,7 +247,8 @@ async fn presence_records(store: &dyn Store) {
     assert_eq!(pubs, vec![publication]);
     assert_eq!(subs.len(), 1);
     assert_eq!((subs[0].notify_cseq, subs[0].winfo_version), (5, 2));
-    assert_eq!(subs[0].route_set, subscription.route_set);
+    assert!(subs[0].route_set().eq(subscription.route_set()));
+    assert!(subs[0].watched().eq(subscription.watched()));
     // A modify: the new entity tag in, the old one out, one step.
     let modified = PublicationRecord {
         etag: "e2".into(),

@@ -20,16 +20,17 @@ mod memory;
 mod model;
 mod redis;
 mod slot;
+mod subscription;
 mod traced;
 
 pub use documents::{DocumentBase, StoredDocument};
 pub use memory::MemoryStore;
 pub use model::{
-    Binding, Credential, FlowToken, MessageId, PublicationRecord, StoredMessage,
-    SubscriptionFields, SubscriptionRecord, UnixTime,
+    Binding, Credential, FlowToken, MessageId, PublicationRecord, StoredMessage, UnixTime,
 };
 pub use redis::{RedisConfig, RedisStore, RedisTarget};
 pub use slot::{all_slots, slot_of, SLOTS};
+pub use subscription::{RecordTooLarge, SubscriptionFields, SubscriptionRecord};
 pub use traced::Traced;
 
 use async_trait::async_trait;
