@@ -3,7 +3,7 @@
 //! gets its final answer, and the process exits within the drain bound.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use testkit::{eventually, secs, Herald};
 /// A free port for the health endpoint (herald prints it too, but the
 /// test vocabulary reads only the SIP lines).
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(testkit::cluster::free_ports(1)?[0])
 }
 
 /// The status code of `GET path`, or None if nothing answers.

@@ -7,7 +7,7 @@
 //! 127.0.0.0/8 is loopback, so binding 127.0.0.2 is a second host.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -24,7 +24,7 @@ fn second_host(port: u16) -> SocketAddr {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(testkit::cluster::free_ports(1)?[0])
 }
 
 /// Responses that arrive within `quiet` of each other, after a burst.

@@ -3,7 +3,7 @@
 //! frame, and requests to a client registered over its WebSocket reach it
 //! over that same socket.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -16,7 +16,7 @@ use tungstenite::WebSocket;
 type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
 
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(testkit::cluster::free_ports(1)?[0])
 }
 
 fn connect(port: u16, subprotocol: Option<&str>) -> Result<Ws> {

@@ -167,17 +167,43 @@ pub struct TestCluster {
     dns: Option<DnsServer>,
 }
 
-/// Reserves `n` distinct free TCP ports on 127.0.0.1. Another process may
-/// take one before the role binds it; the role then fails to start and
-/// the test reports it.
+/// Picks `n` distinct TCP ports on 127.0.0.1 that are free now, below the
+/// kernel's ephemeral range (32768-60999 on Linux). A port the kernel hands
+/// out for `:0` goes back to that range when the probe closes it, and an
+/// outgoing connection of any process (a gRPC client, a Redis client) can
+/// take it before the role binds it: that made cluster tests fail now and
+/// then with "Address already in use". Ports below the range are only
+/// ever taken by a bind; one counter per test process, starting at a
+/// place drawn from its pid and clock, keeps its picks apart from each
+/// other and from other test processes' most of the time, and a port
+/// that is busy is skipped.
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<_>>()?;
-    Ok(listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<std::io::Result<_>>()?)
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let start = (std::process::id().wrapping_mul(7_919) ^ nanos) % SPAN;
+        let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    let mut ports = Vec::with_capacity(n);
+    for _ in 0..SPAN {
+        if ports.len() == n {
+            break;
+        }
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        // Free for TCP and UDP alike (edges bind both on their SIP port).
+        let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free && !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    anyhow::ensure!(ports.len() == n, "no {n} free ports below 32768");
+    Ok(ports)
 }
 
 fn url(port: u16) -> String {

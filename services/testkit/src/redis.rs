@@ -2,7 +2,7 @@
 //! private Redis Cluster of such servers.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -42,7 +42,7 @@ impl RedisServer {
     }
 
     fn try_start(extra: &[&str]) -> Result<RedisServer> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = crate::cluster::free_ports(1)?[0];
         let dir = std::env::temp_dir().join(format!(
             "herald-testkit-redis-{}-{port}",
             std::process::id()
