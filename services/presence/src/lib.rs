@@ -186,17 +186,23 @@ impl Expiries {
 /// Identifies a subscription within its dialog (RFC 6665 §4.1.2: Call-ID,
 /// tags, and the Event package with its id), borrowed from the request or
 /// the subscription's record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct DialogKey<'a> {
     pub call_id: &'a str,
     pub remote_tag: &'a str,
-    pub local_tag: &'a str,
+    /// Spelled out when the record derives it from the id.
+    pub local_tag: std::borrow::Cow<'a, str>,
     pub event: &'a str,
     pub event_id: Option<&'a str>,
 }
 
-/// The dialog index: a keyed hash of the [`DialogKey`] to the subscription,
-/// so the index holds no second copy of the dialog's strings. A lookup
+/// The dialog index, for the few subscriptions an in-dialog request cannot
+/// find by itself: a local tag is the subscription's id in hex and the
+/// request's To names the presentity ([`subscription`]'s `in_dialog`), so
+/// only a dialog whose To is not the presentity (a SUBSCRIBE whose
+/// Request-URI was another alias of it), or one restored with a tag of
+/// older releases, is indexed. A keyed hash of the [`DialogKey`] to the
+/// subscription, so the index holds no second copy of the dialog's strings. A lookup
 /// checks the subscription's own record, so a collision can never select
 /// another watcher's subscription; the hash key is random per process, so
 /// collisions cannot be forced from outside.
@@ -472,7 +478,8 @@ impl PresenceService {
         for cell in &cells {
             let mut p = cell.lock().await;
             let aor = p.aor.clone();
-            for (id, s) in std::mem::take(&mut p.subscriptions) {
+            for s in std::mem::take(&mut p.subscriptions) {
+                let id = s.id;
                 subscription::uncount(&self.inner, s.record.watcher());
                 self.inner.unindex(
                     s.expires_at(),

@@ -18,10 +18,6 @@ use crate::notify::{Body, DialogOut, Notifier, NotifyState, Reason};
 use crate::state::{Authorization, Package, Presentity, Subscription, SubscriptionId, View};
 use crate::{compose, documents, lock, winfo, xcapdiff, DialogKey, Inner, Item};
 
-fn new_tag() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
 /// Does the Accept header allow what this package sends? An absent Accept
 /// means the package default (RFC 6665 §7.2, RFC 3856 §6.6.1).
 fn acceptable(accept: &[String], package: Package) -> bool {
@@ -86,7 +82,10 @@ async fn initial(
     } else {
         Vec::new()
     };
-    let local_tag = new_tag();
+    // The local tag is the id in hex (RFC 3261 §19.3 asks only that it be
+    // random): an in-dialog request then names its subscription.
+    let id = rand::random::<u64>();
+    let local_tag = store::local_tag_of(id);
     let cell = inner.presentity(&req.presentity);
     let result = {
         let mut p = cell.lock().await;
@@ -111,10 +110,7 @@ async fn initial(
             // ends some (docs/decisions/0013-limits.md).
             Err(PresenceError::Forbidden("too many subscriptions".into()))
         } else {
-            create(
-                inner, &mut p, &req, package, watched, &local_tag, expires, now,
-            )
-            .await
+            create(inner, &mut p, &req, package, watched, id, expires, now).await
         }
     };
     drop(cell);
@@ -132,7 +128,7 @@ async fn create(
     req: &SubscribeRequest,
     package: Package,
     watched: Vec<String>,
-    local_tag: &str,
+    id: u64,
     expires: u32,
     now: UnixTime,
 ) -> Result<(), PresenceError> {
@@ -150,14 +146,14 @@ async fn create(
     };
     let watcher = req.watcher.to_string();
     let record = SubscriptionRecord::try_from(SubscriptionFields {
-        id: rand::random::<u64>(),
+        id,
         package: package.name(),
         event_id: req.event_id.as_deref(),
         watcher: &watcher,
         watcher_display: display_name(&req.dialog.remote_uri),
         call_id: &req.dialog.call_id,
         remote_tag: &req.dialog.remote_tag,
-        local_tag,
+        local_tag: &store::local_tag_of(id),
         remote_uri: &req.dialog.remote_uri,
         local_uri: &req.dialog.local_uri,
         remote_target: &req.dialog.remote_target,
@@ -263,13 +259,27 @@ fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
         Item::Subscription(p.aor.clone(), s.id),
         s.flow(),
     );
-    lock(&inner.dialogs).insert(&s.dialog(), Arc::clone(&p.aor), s.id);
+    if !findable_by_tag(&p.aor, &s.record) {
+        lock(&inner.dialogs).insert(&s.dialog(), Arc::clone(&p.aor), s.id);
+    }
     *lock(&inner.per_watcher)
         .entry(s.record.watcher().to_string())
         .or_insert(0) += 1;
-    if let Some(old) = p.subscriptions.insert(s.id, Box::new(s)) {
+    if let Some(old) = p.subscriptions.insert(Box::new(s)) {
         uncount_watcher(inner, old.record.watcher());
     }
+}
+
+/// Whether an in-dialog request finds this subscription without the
+/// dialog index: its local tag names its id, and its To (the request's To
+/// in the dialog, which the edge takes as the presentity) is the
+/// presentity.
+fn findable_by_tag(presentity: &Aor, record: &SubscriptionRecord) -> bool {
+    store::id_of_local_tag(&record.local_tag()) == Some(record.id)
+        && record
+            .local_uri()
+            .parse::<Aor>()
+            .is_ok_and(|to| to == *presentity)
 }
 
 /// Subscriptions `watcher` holds now (checked at creation; concurrent
@@ -357,21 +367,40 @@ async fn in_dialog(
     let key = DialogKey {
         call_id: &req.dialog.call_id,
         remote_tag: &req.dialog.remote_tag,
-        local_tag: &local_tag,
+        local_tag: local_tag.as_str().into(),
         event: package.name(),
         event_id: req.event_id.as_deref(),
     };
+    // Where the subscription can be: the presentity the request names,
+    // under the id its local tag names; or where the dialog index says.
+    let by_tag = store::id_of_local_tag(&local_tag)
+        .map(|id| (Arc::new(req.presentity.clone()), SubscriptionId(id)));
+    let by_index = lock(&inner.dialogs).get(&key);
+    let mut found = None;
+    for (aor, id) in by_tag.into_iter().chain(by_index) {
+        let Some(cell) = inner.existing(&aor) else {
+            continue;
+        };
+        // The subscription must be this dialog's: the tag is the client's
+        // to choose, and the index is keyed by a hash.
+        let guard = cell.lock().await;
+        if guard
+            .subscriptions
+            .get(&id)
+            .is_some_and(|s| s.is_dialog(&key))
+        {
+            drop(guard);
+            found = Some((aor, id, cell));
+            break;
+        }
+    }
     // RFC 6665 §4.2.1.2: a refresh for a subscription we do not have is 481.
-    let Some((aor, id)) = lock(&inner.dialogs).get(&key) else {
-        return Err(PresenceError::NoSuchSubscription);
-    };
-    let Some(cell) = inner.existing(&aor) else {
+    let Some((aor, id, cell)) = found else {
         return Err(PresenceError::NoSuchSubscription);
     };
     let result = {
         let mut p = cell.lock().await;
-        // The index is keyed by a hash: the subscription must be this dialog's.
-        let this = p.subscriptions.get(&id).filter(|s| s.dialog() == key);
+        let this = p.subscriptions.get(&id).filter(|s| s.is_dialog(&key));
         match this.map(|s| s.authorization) {
             None => Err(PresenceError::NoSuchSubscription),
             Some(authorization) if expires == 0 => {

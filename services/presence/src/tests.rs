@@ -291,6 +291,62 @@ async fn refresh_of_unknown_dialog_is_481() {
     );
 }
 
+/// An in-dialog SUBSCRIBE of `first`'s dialog (as the edge reads it: the
+/// presentity from its To) with `local_tag`.
+fn in_dialog(first: &SubscribeRequest, local_tag: &str, expires: u32) -> SubscribeRequest {
+    let mut req = first.clone();
+    req.presentity = first.dialog.local_uri.parse().unwrap();
+    req.dialog.local_tag = Some(local_tag.into());
+    req.dialog.remote_cseq += 1;
+    req.expires = Some(expires);
+    req
+}
+
+#[tokio::test]
+async fn refreshes_find_their_subscription_by_tag_and_by_alias() {
+    let (svc, _, mut rx) = service(Duration::ZERO);
+    // The usual dialog: its local tag names its id, its To the presentity.
+    let plain = subscribe("c5");
+    let tag = svc.subscribe(plain.clone()).await.unwrap().local_tag;
+    assert_eq!(store::id_of_local_tag(&tag).map(|_| tag.len()), Some(16));
+    next(&mut rx).await;
+    // A dialog whose Request-URI named the presentity under an alias: its
+    // in-dialog requests name the To instead, so the dialog index finds it.
+    let mut aliased = subscribe("c6");
+    aliased.dialog.local_uri = "<sip:alias@example.com>".into();
+    let alias_tag = svc.subscribe(aliased.clone()).await.unwrap().local_tag;
+    next(&mut rx).await;
+
+    for (first, tag) in [(&plain, &tag), (&aliased, &alias_tag)] {
+        let ok = svc.subscribe(in_dialog(first, tag, 300)).await.unwrap();
+        assert_eq!((&ok.local_tag, ok.expires), (tag, 300));
+        let notify = next(&mut rx).await;
+        assert_eq!(notify.call_id, first.dialog.call_id);
+        assert!(
+            notify.from.ends_with(&format!(";tag={tag}")),
+            "{}",
+            notify.from
+        );
+    }
+    // A tag naming one dialog's id does not open another dialog.
+    let mut forged = in_dialog(&aliased, &tag, 300);
+    forged.presentity = plain.presentity.clone();
+    assert_eq!(
+        svc.subscribe(forged).await,
+        Err(PresenceError::NoSuchSubscription)
+    );
+    // Unsubscribing by alias ends that subscription only.
+    svc.subscribe(in_dialog(&aliased, &alias_tag, 0))
+        .await
+        .unwrap();
+    assert_eq!(svc.counts().await.1, 1);
+    assert_eq!(
+        svc.subscribe(in_dialog(&aliased, &alias_tag, 300)).await,
+        Err(PresenceError::NoSuchSubscription)
+    );
+    svc.subscribe(in_dialog(&plain, &tag, 300)).await.unwrap();
+}
+
 #[tokio::test]
 async fn state_and_cseq_survive_a_restart_through_the_store() {
     let shared: Arc<dyn store::Store> = Arc::new(store::MemoryStore::new());

@@ -30,7 +30,9 @@ pub use model::{
 };
 pub use redis::{RedisConfig, RedisStore, RedisTarget};
 pub use slot::{all_slots, slot_of, SLOTS};
-pub use subscription::{RecordTooLarge, SubscriptionFields, SubscriptionRecord};
+pub use subscription::{
+    id_of_local_tag, local_tag_of, RecordTooLarge, SubscriptionFields, SubscriptionRecord,
+};
 pub use traced::Traced;
 
 use async_trait::async_trait;

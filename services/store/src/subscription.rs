@@ -77,6 +77,23 @@ const HAS_DISPLAY: u8 = 2;
 const REMOTE_URI_DERIVED: u8 = 4;
 const CONNECTION: u8 = 8;
 const PENDING: u8 = 16;
+/// `local_tag` is the id in 16 lower-case hex digits (the tag presence
+/// gives its dialogs) and is not stored.
+const LOCAL_TAG_DERIVED: u8 = 32;
+
+/// The local tag a subscription with this id gets: its id in hex, so an
+/// in-dialog request names its subscription and no dialog index is needed.
+pub fn local_tag_of(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+/// The id a local tag names, when it is one [`local_tag_of`] made.
+pub fn id_of_local_tag(tag: &str) -> Option<u64> {
+    let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    (tag.len() == 16 && tag.bytes().all(hex))
+        .then(|| u64::from_str_radix(tag, 16).ok())
+        .flatten()
+}
 
 /// One RFC 6665 subscription as the store keeps it: enough to rebuild the
 /// dialog and go on notifying after a restart or a change of owner, with
@@ -222,6 +239,10 @@ impl SubscriptionRecord {
         if derived {
             parts[Text::RemoteUri as usize] = Cow::Borrowed("");
         }
+        let tag_derived = id_of_local_tag(&parts[Text::LocalTag as usize]) == Some(self.id);
+        if tag_derived {
+            parts[Text::LocalTag as usize] = Cow::Borrowed("");
+        }
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if len > usize::from(u16::MAX) {
             return Err(RecordTooLarge);
@@ -236,6 +257,7 @@ impl SubscriptionRecord {
         self.text = text.into_boxed_str();
         self.ends = ends;
         self.set_flag(REMOTE_URI_DERIVED, derived);
+        self.set_flag(LOCAL_TAG_DERIVED, tag_derived);
         Ok(())
     }
 
@@ -279,6 +301,7 @@ impl SubscriptionRecord {
         ]
         .map(|f| match f {
             RemoteUri => self.remote_uri(),
+            LocalTag => self.local_tag(),
             f => Cow::Borrowed(self.get(f)),
         })
     }
@@ -314,8 +337,21 @@ impl SubscriptionRecord {
     pub fn remote_tag(&self) -> &str {
         self.get(Text::RemoteTag)
     }
-    pub fn local_tag(&self) -> &str {
-        self.get(Text::LocalTag)
+    pub fn local_tag(&self) -> Cow<'_, str> {
+        if self.flag(LOCAL_TAG_DERIVED) {
+            Cow::Owned(local_tag_of(self.id))
+        } else {
+            Cow::Borrowed(self.get(Text::LocalTag))
+        }
+    }
+    /// Whether `tag` is this dialog's local tag (without spelling out a
+    /// derived one).
+    pub fn has_local_tag(&self, tag: &str) -> bool {
+        if self.flag(LOCAL_TAG_DERIVED) {
+            id_of_local_tag(tag) == Some(self.id)
+        } else {
+            self.get(Text::LocalTag) == tag
+        }
     }
     /// From of the SUBSCRIBE (the watcher, with its tag).
     pub fn remote_uri(&self) -> Cow<'_, str> {
@@ -427,7 +463,7 @@ struct Out<'a> {
     watcher_display: Option<&'a str>,
     call_id: &'a str,
     remote_tag: &'a str,
-    local_tag: &'a str,
+    local_tag: Cow<'a, str>,
     remote_uri: Cow<'a, str>,
     local_uri: &'a str,
     remote_target: &'a str,
@@ -599,6 +635,37 @@ mod tests {
         assert_eq!(r.remote_uri(), "<sip:w@example.com>;tag=r1");
         assert_eq!((r.remote_tag(), r.flow()), ("r1", "tcp/1"));
         assert!(r.connection() && r.pending());
+
+        // A local tag that is the id in hex (the tag presence gives) is not
+        // kept either, and still reads, compares and encodes as it came.
+        let json = STORED_SUBSCRIPTION.replace(r#""l1""#, r#""0000000000000007""#);
+        let mut r: SubscriptionRecord = serde_json::from_str(&json).unwrap();
+        assert!(r.flag(LOCAL_TAG_DERIVED));
+        assert_eq!(r.local_tag(), "0000000000000007");
+        assert!(r.has_local_tag("0000000000000007"));
+        assert!(!r.has_local_tag("0000000000000008") && !r.has_local_tag("7"));
+        assert_eq!(serde_json::to_string(&r).unwrap(), json);
+        r.set_remote_target("sip:w@h").unwrap();
+        assert_eq!(r.local_tag(), "0000000000000007");
+        let other: SubscriptionRecord = serde_json::from_str(STORED_SUBSCRIPTION).unwrap();
+        assert!(!other.flag(LOCAL_TAG_DERIVED));
+        assert!(other.has_local_tag("l1") && !other.has_local_tag("l2"));
+    }
+
+    #[test]
+    fn local_tags_name_their_subscription() {
+        assert_eq!(local_tag_of(0xab), "00000000000000ab");
+        assert_eq!(id_of_local_tag("00000000000000ab"), Some(0xab));
+        assert_eq!(id_of_local_tag(&local_tag_of(u64::MAX)), Some(u64::MAX));
+        for bad in [
+            "ab",
+            "00000000000000AB",
+            "+000000000000000",
+            "00000000000000ag",
+            "",
+        ] {
+            assert_eq!(id_of_local_tag(bad), None, "{bad}");
+        }
     }
 
     #[test]
