@@ -121,7 +121,7 @@ pub(crate) fn notify_views(p: &mut Presentity) {
         ..
     } = p;
     for s in subscriptions.values_mut() {
-        if s.package != Package::Presence || s.authorization != Authorization::Active {
+        if s.package() != Package::Presence || s.authorization() != Authorization::Active {
             continue;
         }
         let body = render(aor, composed, views, &s.view);
@@ -138,8 +138,8 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
     let ids: Vec<SubscriptionId> = p
         .subscriptions
         .values()
-        .filter(|s| s.package == Package::Presence)
-        .map(|s| s.id)
+        .filter(|s| s.package() == Package::Presence)
+        .map(|s| s.id())
         .collect();
     let mut winfo_changes = Vec::new();
     for id in ids {
@@ -163,7 +163,7 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
                 .await;
             }
             Outcome::Pending => {
-                if s.authorization == Authorization::Active {
+                if s.authorization() == Authorization::Active {
                     set_authorization(inner, p, id, Authorization::Pending, "subscribe").await;
                     if let Some(s) = p.subscriptions.get_mut(&id) {
                         s.notifier.push(
@@ -177,7 +177,7 @@ pub(crate) async fn reauthorize(inner: &Arc<Inner>, p: &mut Presentity, now: Uni
                 }
             }
             Outcome::Active(view) => {
-                let was = s.authorization;
+                let was = s.authorization();
                 if was == Authorization::Active && s.view == view {
                     continue;
                 }
@@ -226,7 +226,6 @@ async fn set_authorization(
             tracing::warn!(%aor, error = %e, "authorization change not stored");
         }
     }
-    s.authorization = authorization;
     s.record = Arc::new(record);
     s.notifier.retarget(Arc::clone(&s.record));
 }

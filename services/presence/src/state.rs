@@ -85,10 +85,9 @@ pub(crate) enum View {
     Neutral,
 }
 
+/// One held subscription: 32 bytes (its id, package and authorization
+/// state are read from its record, not kept twice).
 pub(crate) struct Subscription {
-    pub id: SubscriptionId,
-    pub package: Package,
-    pub authorization: Authorization,
     /// What it is shown while active (presence only).
     pub view: View,
     /// Its NOTIFY queue, which also keeps the document last queued to it.
@@ -99,6 +98,26 @@ pub(crate) struct Subscription {
 }
 
 impl Subscription {
+    pub(crate) fn id(&self) -> SubscriptionId {
+        SubscriptionId(self.record.id)
+    }
+
+    /// Its event package (a record of a package presence does not serve
+    /// is never restored).
+    pub(crate) fn package(&self) -> Package {
+        Package::parse(self.record.package()).unwrap_or(Package::Presence)
+    }
+
+    /// Pending until the presentity's rules allow it (the record's flag,
+    /// stored with every change of it).
+    pub(crate) fn authorization(&self) -> Authorization {
+        if self.record.pending() {
+            Authorization::Pending
+        } else {
+            Authorization::Active
+        }
+    }
+
     /// When it ends unless refreshed (the record's: one copy).
     pub(crate) fn expires_at(&self) -> UnixTime {
         self.record.expires_at
@@ -114,7 +133,7 @@ impl Subscription {
         self.record.call_id() == key.call_id
             && self.record.remote_tag() == key.remote_tag
             && self.record.has_local_tag(&key.local_tag)
-            && self.package.name() == key.event
+            && self.package().name() == key.event
             && self.record.event_id() == key.event_id
     }
 
@@ -124,7 +143,7 @@ impl Subscription {
             call_id: self.record.call_id(),
             remote_tag: self.record.remote_tag(),
             local_tag: self.record.local_tag(),
-            event: self.package.name(),
+            event: self.package().name(),
             event_id: self.record.event_id(),
         }
     }
@@ -135,29 +154,28 @@ impl Subscription {
     }
 }
 
-/// A presentity's subscriptions, each boxed, in a vector searched by id.
-/// Most presentities have a few watchers (at most
-/// `max_watchers_per_presentity`): a vector of pointers takes 8 bytes a
-/// watcher where a hash map's table took about 30, and a large inline
-/// value would make every presentity's table several times its contents.
-/// (Boxed on purpose: the vector's spare capacity then costs 8 bytes a
-/// slot, not 48.)
+/// A presentity's subscriptions, in a vector searched by id. Most
+/// presentities have a few watchers (at most
+/// `max_watchers_per_presentity`), and a [`Subscription`] is 32 bytes, so
+/// they sit inline: one allocation per presentity rather than one per
+/// watcher. Boxed 32-byte values were spread over the allocator's pages
+/// among the many short-lived 32-byte strings of request handling, which
+/// after a load left those pages half empty (docs/benchmarks.md).
 #[derive(Default)]
-#[allow(clippy::vec_box)]
-pub(crate) struct Subscriptions(Vec<Box<Subscription>>);
+pub(crate) struct Subscriptions(Vec<Subscription>);
 
 impl Subscriptions {
     pub(crate) fn get(&self, id: &SubscriptionId) -> Option<&Subscription> {
-        self.0.iter().find(|s| s.id == *id).map(|s| &**s)
+        self.0.iter().find(|s| s.id() == *id)
     }
 
     pub(crate) fn get_mut(&mut self, id: &SubscriptionId) -> Option<&mut Subscription> {
-        self.0.iter_mut().find(|s| s.id == *id).map(|s| &mut **s)
+        self.0.iter_mut().find(|s| s.id() == *id)
     }
 
     /// Adds `s`, returning the one it replaces (same id).
-    pub(crate) fn insert(&mut self, s: Box<Subscription>) -> Option<Box<Subscription>> {
-        match self.0.iter_mut().find(|old| old.id == s.id) {
+    pub(crate) fn insert(&mut self, s: Subscription) -> Option<Subscription> {
+        match self.0.iter_mut().find(|old| old.id() == s.id()) {
             Some(old) => Some(std::mem::replace(old, s)),
             None => {
                 self.0.push(s);
@@ -166,21 +184,24 @@ impl Subscriptions {
         }
     }
 
-    pub(crate) fn remove(&mut self, id: &SubscriptionId) -> Option<Box<Subscription>> {
-        let i = self.0.iter().position(|s| s.id == *id)?;
+    pub(crate) fn remove(&mut self, id: &SubscriptionId) -> Option<Subscription> {
+        let i = self.0.iter().position(|s| s.id() == *id)?;
         let s = self.0.swap_remove(i);
-        if self.0.is_empty() {
+        // Watchers come and go: give back what a crowd left behind.
+        if self.0.capacity() > 8 && self.0.len() < self.0.capacity() / 4 {
+            self.0.shrink_to(self.0.len() * 2);
+        } else if self.0.is_empty() {
             self.0 = Vec::new();
         }
         Some(s)
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &Subscription> {
-        self.0.iter().map(|s| &**s)
+        self.0.iter()
     }
 
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut Subscription> {
-        self.0.iter_mut().map(|s| &mut **s)
+        self.0.iter_mut()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -193,8 +214,8 @@ impl Subscriptions {
 }
 
 impl IntoIterator for Subscriptions {
-    type Item = Box<Subscription>;
-    type IntoIter = std::vec::IntoIter<Box<Subscription>>;
+    type Item = Subscription;
+    type IntoIter = std::vec::IntoIter<Subscription>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
     }
@@ -259,11 +280,11 @@ impl Presentity {
 
 #[cfg(test)]
 mod tests {
-    /// Presence boxes each subscription: 48 bytes is one jemalloc class.
+    /// Presence keeps subscriptions inline in a vector per presentity.
     #[test]
-    fn a_subscription_fits_in_48_bytes() {
+    fn a_subscription_fits_in_32_bytes() {
         assert!(
-            std::mem::size_of::<super::Subscription>() <= 48,
+            std::mem::size_of::<super::Subscription>() <= 32,
             "{}",
             std::mem::size_of::<super::Subscription>()
         );

@@ -240,13 +240,6 @@ fn build(
     let record = Arc::new(record);
     let notifier = spawn_notifier(inner, presentity, &record, package);
     Subscription {
-        id: SubscriptionId(record.id),
-        package,
-        authorization: if record.pending() {
-            Authorization::Pending
-        } else {
-            Authorization::Active
-        },
         view,
         notifier,
         record,
@@ -256,16 +249,16 @@ fn build(
 fn insert(inner: &Arc<Inner>, p: &mut Presentity, s: Subscription) {
     inner.index(
         s.expires_at(),
-        Item::Subscription(p.aor.clone(), s.id),
+        Item::Subscription(p.aor.clone(), s.id()),
         s.flow(),
     );
     if !findable_by_tag(&p.aor, &s.record) {
-        lock(&inner.dialogs).insert(&s.dialog(), Arc::clone(&p.aor), s.id);
+        lock(&inner.dialogs).insert(&s.dialog(), Arc::clone(&p.aor), s.id());
     }
     *lock(&inner.per_watcher)
         .entry(s.record.watcher().to_string())
         .or_insert(0) += 1;
-    if let Some(old) = p.subscriptions.insert(Box::new(s)) {
+    if let Some(old) = p.subscriptions.insert(s) {
         uncount_watcher(inner, old.record.watcher());
     }
 }
@@ -319,7 +312,7 @@ pub(crate) fn restore(inner: &Arc<Inner>, p: &mut Presentity, record: Subscripti
         Err(_) => View::Neutral,
     };
     let subscription = build(inner, &p.aor, record, package, view);
-    if package == Package::Presence && subscription.authorization == Authorization::Active {
+    if package == Package::Presence && subscription.authorization() == Authorization::Active {
         subscription
             .notifier
             .sent_document(authorize::body_for(p, &subscription.view));
@@ -401,7 +394,7 @@ async fn in_dialog(
     let result = {
         let mut p = cell.lock().await;
         let this = p.subscriptions.get(&id).filter(|s| s.is_dialog(&key));
-        match this.map(|s| s.authorization) {
+        match this.map(|s| s.authorization()) {
             None => Err(PresenceError::NoSuchSubscription),
             Some(authorization) if expires == 0 => {
                 // Unsubscribe (§4.2.1.4): a final NOTIFY, then gone.
@@ -460,7 +453,7 @@ async fn refresh(
         store.save_subscription(&p.aor, record.clone()).await?;
     }
 
-    let (package, view) = (s.package, s.view.clone());
+    let (package, view) = (s.package(), s.view.clone());
     let watched: Vec<String> = s.record.watched().map(str::to_string).collect();
     let body = first_body(inner, p, package, &view, &watched, now).await?;
     let aor = p.aor.clone();
@@ -473,8 +466,10 @@ async fn refresh(
     s.notifier.retarget(Arc::clone(&s.record));
     inner.index(s.expires_at(), item, s.flow());
     // RFC 6665 §4.2.1.2: a refresh is answered with a NOTIFY of the current state.
-    s.notifier
-        .push(Some(state_of(s.authorization, s.expires_at())), Some(body));
+    s.notifier.push(
+        Some(state_of(s.authorization(), s.expires_at())),
+        Some(body),
+    );
     Ok(())
 }
 
@@ -507,17 +502,17 @@ pub(crate) async fn end(
         &Item::Subscription(p.aor.clone(), id),
         s.flow(),
     );
-    lock(&inner.dialogs).remove(&s.dialog(), s.id);
+    lock(&inner.dialogs).remove(&s.dialog(), s.id());
     s.notifier.push(
         Some(NotifyState::Terminated {
             reason,
             // A rejected watcher is shown nothing more (RFC 5025 §3.2.1).
-            with_state: s.authorization == Authorization::Active
+            with_state: s.authorization() == Authorization::Active
                 && reason != Some(Reason::Rejected),
         }),
         None,
     );
-    if s.package == Package::Presence {
+    if s.package() == Package::Presence {
         winfo::changed(p, vec![winfo::entry(&s, winfo_event, true, now)]);
     }
 }

@@ -28,13 +28,13 @@ pub(crate) fn entry(
     let status = if terminated {
         "terminated"
     } else {
-        match s.authorization {
+        match s.authorization() {
             Authorization::Active => "active",
             Authorization::Pending => "pending",
         }
     };
     WatcherEntry {
-        id: s.id.to_string(),
+        id: s.id().to_string(),
         status,
         event,
         uri: s.record.watcher().to_string(),
@@ -49,7 +49,7 @@ pub(crate) fn all(p: &Presentity, now: UnixTime) -> Vec<WatcherEntry> {
     let mut list: Vec<WatcherEntry> = p
         .subscriptions
         .values()
-        .filter(|s| s.package == Package::Presence)
+        .filter(|s| s.package() == Package::Presence)
         .map(|s| entry(s, s.last_event(), false, now))
         .collect();
     list.sort_by(|a, b| a.id.cmp(&b.id));
@@ -73,7 +73,7 @@ pub(crate) fn changed(p: &Presentity, changes: Vec<WatcherEntry>) {
         return;
     }
     for s in p.subscriptions.values() {
-        if s.package == Package::Winfo {
+        if s.package() == Package::Winfo {
             s.notifier.push(
                 None,
                 Some(crate::notify::Body::WinfoPartial(changes.clone())),

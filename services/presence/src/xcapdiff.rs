@@ -181,7 +181,7 @@ pub(crate) fn changed(p: &Presentity, change: &DocumentChange, inner: &Inner) {
     };
     let mut root: Option<Arc<str>> = None;
     for s in p.subscriptions.values() {
-        if s.package != Package::XcapDiff || !watches(s.record.watched(), &change.selector) {
+        if s.package() != Package::XcapDiff || !watches(s.record.watched(), &change.selector) {
             continue;
         }
         let root = root.get_or_insert_with(|| Arc::from(source.xcap_root()));
