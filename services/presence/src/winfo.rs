@@ -119,17 +119,7 @@ pub(crate) fn document(
 /// The static name of a stored RFC 3857 event (unknown ones read as
 /// `subscribe`).
 pub(crate) fn event_name(stored: &str) -> &'static str {
-    const EVENTS: &[&str] = &[
-        "subscribe",
-        "approved",
-        "deactivated",
-        "probation",
-        "rejected",
-        "timeout",
-        "giveup",
-        "noresource",
-    ];
-    EVENTS
+    store::WINFO_EVENTS
         .iter()
         .find(|e| **e == stored)
         .copied()

@@ -32,6 +32,7 @@ pub use redis::{RedisConfig, RedisStore, RedisTarget};
 pub use slot::{all_slots, slot_of, SLOTS};
 pub use subscription::{
     id_of_local_tag, local_tag_of, RecordTooLarge, SubscriptionFields, SubscriptionRecord,
+    WINFO_EVENTS,
 };
 pub use traced::Traced;
 

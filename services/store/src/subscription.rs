@@ -50,8 +50,9 @@ const TEXT_FIELDS: usize = 14;
 
 /// Event packages presence serves, by code (0: spelled out in the text).
 const PACKAGES: [&str; 3] = ["presence", "presence.winfo", "xcap-diff"];
-/// RFC 3857 §3.3 watcher-info events, by code (0: spelled out in the text).
-const EVENTS: [&str; 8] = [
+/// RFC 3857 §3.3 watcher-info events; in a record, by code (index plus
+/// one; 0: spelled out in the text).
+pub const WINFO_EVENTS: [&str; 8] = [
     "subscribe",
     "approved",
     "deactivated",
@@ -120,7 +121,7 @@ pub struct SubscriptionRecord {
     flags: u8,
     /// Index in [`PACKAGES`] plus one; 0 when the name is in the text.
     package: u8,
-    /// Index in [`EVENTS`] plus one; 0 when the name is in the text.
+    /// Index in [`WINFO_EVENTS`] plus one; 0 when the name is in the text.
     last_event: u8,
 }
 
@@ -186,7 +187,7 @@ impl<'a> TryFrom<SubscriptionFields<'a>> for SubscriptionRecord {
             ends: [0; TEXT_FIELDS],
             flags,
             package: code_of(&PACKAGES, f.package),
-            last_event: code_of(&EVENTS, f.last_event),
+            last_event: code_of(&WINFO_EVENTS, f.last_event),
         };
         let route_set = lines(f.route_set)?;
         let watched = lines(f.watched)?;
@@ -262,7 +263,10 @@ impl SubscriptionRecord {
     }
 
     fn get(&self, field: Text) -> &str {
-        let i = field as usize;
+        self.get_at(field as usize)
+    }
+
+    fn get_at(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.text[usize::from(start)..usize::from(self.ends[i])]
     }
@@ -282,27 +286,10 @@ impl SubscriptionRecord {
     /// Every field's text as it reads (a derived one spelled out), to
     /// pack again with one of them changed.
     fn parts(&self) -> [Cow<'_, str>; TEXT_FIELDS] {
-        use Text::*;
-        [
-            EventId,
-            Watcher,
-            WatcherDisplay,
-            CallId,
-            RemoteTag,
-            LocalTag,
-            RemoteUri,
-            LocalUri,
-            RemoteTarget,
-            Flow,
-            Package,
-            LastEvent,
-            RouteSet,
-            Watched,
-        ]
-        .map(|f| match f {
-            RemoteUri => self.remote_uri(),
-            LocalTag => self.local_tag(),
-            f => Cow::Borrowed(self.get(f)),
+        std::array::from_fn(|i| match i {
+            i if i == Text::RemoteUri as usize => self.remote_uri(),
+            i if i == Text::LocalTag as usize => self.local_tag(),
+            i => Cow::Borrowed(self.get_at(i)),
         })
     }
 
@@ -395,7 +382,7 @@ impl SubscriptionRecord {
     pub fn last_event(&self) -> &str {
         match self.last_event {
             0 => self.get(Text::LastEvent),
-            code => EVENTS[usize::from(code - 1)],
+            code => WINFO_EVENTS[usize::from(code - 1)],
         }
     }
 
@@ -416,7 +403,7 @@ impl SubscriptionRecord {
     }
 
     pub fn set_last_event(&mut self, event: &str) -> Result<(), RecordTooLarge> {
-        let code = code_of(&EVENTS, event);
+        let code = code_of(&WINFO_EVENTS, event);
         self.replace(Text::LastEvent, if code == 0 { event } else { "" })?;
         self.last_event = code;
         Ok(())
