@@ -278,26 +278,23 @@ impl Notifier {
                 body,
                 cause: telemetry::Cause::here(),
             };
-            match &mut p.slot {
-                Slot::Running(queue) => {
+            match std::mem::replace(&mut p.slot, Slot::Finished) {
+                Slot::Running(mut queue) => {
                     queue.push(change);
+                    p.slot = Slot::Running(queue);
                     None
                 }
-                slot => {
-                    let queue_max = match slot {
-                        Slot::Idle(sender) => sender.queue_max,
-                        _ => 1,
-                    };
-                    let queue = Queue {
+                // The first change since the queue drained: a task starts.
+                Slot::Idle(sender) => {
+                    p.slot = Slot::Running(Queue {
                         changes: vec![change],
                         record: None,
-                        queue_max,
-                    };
-                    match std::mem::replace(slot, Slot::Running(queue)) {
-                        Slot::Idle(sender) => Some(sender),
-                        _ => None,
-                    }
+                        queue_max: sender.queue_max,
+                    });
+                    Some(sender)
                 }
+                // Checked above.
+                Slot::Finished => None,
             }
         };
         if let Some(sender) = start {
@@ -349,7 +346,10 @@ async fn drain(shared: Arc<Shared>, mut sender: Sender) {
                 p.slot = Slot::Idle(sender);
                 return;
             }
-            (queue.changes.remove(0), p.last_body.clone())
+            let change = queue.changes.remove(0);
+            // A change without a document sends the last one queued.
+            let last_body = change.body.is_none().then(|| p.last_body.clone()).flatten();
+            (change, last_body)
         };
         if !send(&shared, &mut sender, id, change, last_body).await {
             lock(&shared.pending).slot = Slot::Finished;
