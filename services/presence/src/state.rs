@@ -74,6 +74,17 @@ pub(crate) enum Authorization {
     Pending,
 }
 
+impl Authorization {
+    /// The state a stored record says (its pending flag).
+    pub(crate) fn of(record: &store::SubscriptionRecord) -> Authorization {
+        if record.pending() {
+            Authorization::Pending
+        } else {
+            Authorization::Active
+        }
+    }
+}
+
 /// What an authorized presence watcher is shown (RFC 5025 §3.2.1, §3.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum View {
@@ -111,11 +122,7 @@ impl Subscription {
     /// Pending until the presentity's rules allow it (the record's flag,
     /// stored with every change of it).
     pub(crate) fn authorization(&self) -> Authorization {
-        if self.record.pending() {
-            Authorization::Pending
-        } else {
-            Authorization::Active
-        }
+        Authorization::of(&self.record)
     }
 
     /// When it ends unless refreshed (the record's: one copy).

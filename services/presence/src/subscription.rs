@@ -214,15 +214,7 @@ fn spawn_notifier(
     Notifier::spawn(
         Arc::downgrade(inner),
         out,
-        if record.pending() {
-            NotifyState::Pending {
-                expires_at: record.expires_at,
-            }
-        } else {
-            NotifyState::Active {
-                expires_at: record.expires_at,
-            }
-        },
+        state_of(Authorization::of(record), record.expires_at),
         record.notify_cseq,
         record.winfo_version,
         inner.config.notify_queue_max,
